@@ -1,0 +1,27 @@
+/* ddsp/audio.h — reading and writing audio files (libsndfile).
+ *
+ * Any format libsndfile reads (WAV, FLAC, AIFF, OGG, ...) is read as mono float: integer
+ * PCM is scaled by 1/2^(bits-1) (int16 is x/32768 exactly), multi-channel files are
+ * downmixed by averaging channels. Non-finite samples are rejected.
+ */
+#ifndef DDSP_AUDIO_H
+#define DDSP_AUDIO_H
+
+#include <stddef.h>
+
+typedef struct {
+    float *x;        /* (N) mono samples, owned; free with ddsp_audio_free */
+    size_t n;        /* N, number of samples */
+    int sample_rate; /* Hz, as stored in the file */
+    int channels;    /* channels in the file before the downmix */
+} ddsp_audio;
+
+/* Read `path` into *out. Returns DDSP_OK, or DDSP_ERR with a one-line message naming the
+ * file (missing, not audio, empty, non-finite samples). *out is zeroed on failure. */
+int ddsp_audio_read(const char *path, ddsp_audio *out);
+void ddsp_audio_free(ddsp_audio *a);
+
+/* Write N mono float samples as a 32-bit float WAV. DDSP_OK or DDSP_ERR. */
+int ddsp_audio_write(const char *path, const float *x, size_t n, int sample_rate);
+
+#endif

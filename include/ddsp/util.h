@@ -1,0 +1,72 @@
+/* ddsp/util.h — errors, assertions, logging, timing, aligned memory and HDF5 helpers.
+ *
+ * Two kinds of failure:
+ *   - bugs: DDSP_ASSERT(cond, fmt, ...) is always compiled in; it prints rank, file and
+ *     line and aborts the whole job (MPI_Abort once MPI is up, abort() before).
+ *   - failures a user can cause (bad file, bad flag): functions return DDSP_ERR (-1) after
+ *     recording one line with ddsp_error(); the CLI prints ddsp_last_error() and exits 1.
+ */
+#ifndef DDSP_UTIL_H
+#define DDSP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DDSP_OK 0
+#define DDSP_ERR (-1)
+
+/* Record a one-line, printf-style error message (replaces the previous one) and return
+ * DDSP_ERR, so `return ddsp_error("%s: not a WAV file", path);` reads naturally. */
+int ddsp_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message recorded by ddsp_error() on this thread ("" if none). */
+const char *ddsp_last_error(void);
+
+void ddsp_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 4, 5)));
+#define DDSP_ASSERT(cond, ...)                                                                 \
+    do {                                                                                       \
+        if (!(cond)) ddsp_assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                 \
+    } while (0)
+
+/* Logging: messages go to stderr, prefixed with "[ddsp]"; LOG0 prints on rank 0 only.
+ * The rank is set once by the dist module (0 when MPI is not used). */
+void ddsp_log_set_rank(int rank);
+int ddsp_log_rank(void);
+void ddsp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define LOG0(...)                                                                              \
+    do {                                                                                       \
+        if (ddsp_log_rank() == 0) ddsp_log(__VA_ARGS__);                                       \
+    } while (0)
+
+/* Monotonic wall clock in seconds. */
+double ddsp_now(void);
+
+/* 64-byte aligned allocation of `bytes`, zero-filled (so every page is touched once, at
+ * allocation, not later inside a timed step). Returns NULL on failure. ddsp_free(NULL) is
+ * a no-op. */
+void *ddsp_alloc(size_t bytes);
+void ddsp_free(void *p);
+
+/* ---------------------------------------------------------------- HDF5 helpers
+ * All return DDSP_OK or DDSP_ERR (with a message naming file and object). `loc` is an
+ * hid_t (file or group) passed as int64_t so this header does not pull in hdf5.h. */
+int ddsp_h5_write_f32(int64_t loc, const char *name, const float *data, int rank,
+                      const uint64_t *dims);
+int ddsp_h5_write_f64(int64_t loc, const char *name, const double *data, int rank,
+                      const uint64_t *dims);
+int ddsp_h5_write_i64(int64_t loc, const char *name, const int64_t *data, int rank,
+                      const uint64_t *dims);
+int ddsp_h5_attr_str(int64_t obj, const char *name, const char *value);
+int ddsp_h5_attr_f64(int64_t obj, const char *name, double value);
+int ddsp_h5_attr_i64(int64_t obj, const char *name, int64_t value);
+int ddsp_h5_attr_i64v(int64_t obj, const char *name, const int64_t *v, size_t n);
+/* Read a whole dataset converted to float / double. The caller owns *out (free with
+ * ddsp_free). dims (up to 8) and *rank are filled in; `file` is only used in messages. */
+int ddsp_h5_read_f32(int64_t loc, const char *file, const char *name, float **out,
+                     uint64_t *dims, int *rank);
+int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **out,
+                     uint64_t *dims, int *rank);
+/* Turn off HDF5's automatic error stack printing (we report our own one-line errors). */
+void ddsp_h5_quiet(void);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package ddsp needs to build, test and run under MPI.
+# Idempotent: when everything is already installed it only checks and returns.
+#   ./install-deps.sh          build + test + MPI runtime
+#   ./install-deps.sh --bench  also the PyTorch peer used by tests/bench (python3-torch ...)
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config make
+  libopenmpi-dev openmpi-bin                 # MPI (dist module, mpirun tests)
+  libfftw3-dev libfftw3-mpi-dev              # FFTW3 single precision + fftwf_mpi (wisdom broadcast)
+  libhdf5-openmpi-dev hdf5-tools             # parallel HDF5 (Open MPI build) + h5dump
+  libopenblas-dev libopenblas0-openmp        # BLAS; the OpenMP variant is selected below
+  libsndfile1-dev libsoxr-dev                # audio files, resampling
+)
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(python3-torch python3-h5py python3-numpy python3-scipy python3-soundfile
+         libtcmalloc-minimal4)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#pkgs[@]} packages present"
+fi

@@ -1,0 +1,23 @@
+/* Private to the `ddsp` executable: subcommand entry points and argument helpers. */
+#ifndef DDSP_CLI_H
+#define DDSP_CLI_H
+
+#include <stddef.h>
+
+/* Exit codes of every subcommand. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+int cmd_loss(int argc, char **argv);
+
+/* If argv[*i] is option `name` ("--name VALUE" or "--name=VALUE"), store VALUE, advance *i
+ * past it and return 1; return -1 (after printing a usage error) if the value is missing,
+ * 0 if argv[*i] is another argument. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* Parse a non-negative integer / a double option value; print an error naming the option
+ * and return -1 on garbage. */
+int cli_parse_size(const char *opt, const char *s, size_t *out);
+int cli_parse_double(const char *opt, const char *s, double *out);
+/* Print "ddsp CMD: MESSAGE" to stderr. */
+void cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

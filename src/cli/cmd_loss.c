@@ -1,0 +1,238 @@
+/* `ddsp loss TARGET ESTIMATE`: MSS loss between two audio files, optionally writing the
+ * gradient and both magnitude spectrograms at every scale to HDF5. */
+#include "cli/cli.h"
+#include "ddsp/audio.h"
+#include "ddsp/dsp.h"
+#include "ddsp/loss.h"
+#include "ddsp/util.h"
+
+#include <hdf5.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *HELP =
+    "usage: ddsp loss TARGET ESTIMATE [options]\n"
+    "\n"
+    "Multi-scale spectral loss between two audio files (any format libsndfile reads;\n"
+    "stereo is downmixed; both must have the same sample rate). Prints the total and the\n"
+    "loss at every scale.\n"
+    "\n"
+    "options:\n"
+    "  --loss l1log|l1|l2      loss type (default l1log: L1 on |S| + L1 on log|S|, as magenta;\n"
+    "                          l2: 0.5 * sum (S_e - S_t)^2, the DDSP paper's form)\n"
+    "  --log-mode add|magenta  log(S + 1e-5) (default) or magenta's safe_log\n"
+    "  --scales LIST           FFT sizes, default 2048,1024,512,256,128,64\n"
+    "  --overlap X             frame overlap, default 0.75 (hop = n * (1 - X) must be an integer)\n"
+    "  --length N              use the first N samples of each file (needed when lengths differ)\n"
+    "  --grad-out FILE.h5      write dL/d(estimate) and the target/estimate magnitude\n"
+    "                          spectrograms at every scale to FILE.h5\n"
+    "  --json                  print the result as one JSON object\n"
+    "threads: OMP_NUM_THREADS.\n";
+
+static int write_grad_file(const char *path, const ddsp_mss_config *c, const ddsp_mss_value *v,
+                           const float *grad, const float *t, const float *e, size_t N, int sr,
+                           const char *tpath, const char *epath) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    ddsp_h5_quiet();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return ddsp_error("%s: cannot create HDF5 file", tmp);
+    int rc = DDSP_ERR;
+    hid_t grp = H5I_INVALID_HID;
+    float *S = NULL;
+    uint64_t dN[1] = {N};
+    if (ddsp_h5_attr_str(f, "format", "ddsp-loss") || ddsp_h5_attr_i64(f, "format_version", 1) ||
+        ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
+        ddsp_h5_attr_str(f, "loss_type", ddsp_mss_type_name(c->type)) ||
+        ddsp_h5_attr_str(f, "log_mode", ddsp_mss_log_mode_name(c->log_mode)) ||
+        ddsp_h5_attr_f64(f, "log_eps", DDSP_MSS_LOG_EPS) ||
+        ddsp_h5_attr_f64(f, "overlap", c->overlap) || ddsp_h5_attr_i64(f, "sample_rate", sr) ||
+        ddsp_h5_attr_i64(f, "n_samples", (int64_t)N) ||
+        ddsp_h5_attr_str(f, "target_file", tpath) || ddsp_h5_attr_str(f, "estimate_file", epath))
+        goto cleanup;
+    int64_t sc[DDSP_MSS_MAX_SCALES];
+    for (int s = 0; s < c->n_scales; s++) sc[s] = c->scales[s];
+    if (ddsp_h5_attr_i64v(f, "scales", sc, (size_t)c->n_scales)) goto cleanup;
+    if (ddsp_h5_write_f64(f, "loss", &v->total, 0, NULL)) goto cleanup;
+    uint64_t dS[1] = {(uint64_t)c->n_scales};
+    if (ddsp_h5_write_f64(f, "per_scale_loss", v->per_scale, 1, dS)) goto cleanup;
+    if (ddsp_h5_write_f32(f, "grad", grad, 1, dN)) goto cleanup;
+    hid_t ds = H5Dopen2(f, "grad", H5P_DEFAULT);
+    if (ds >= 0) {
+        ddsp_h5_attr_str(ds, "description", "dL/d(estimate), one value per sample");
+        H5Dclose(ds);
+    }
+    grp = H5Gcreate2(f, "spectrograms", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (grp < 0) goto cleanup;
+    for (int s = 0; s < c->n_scales; s++) {
+        int n = c->scales[s], hop = ddsp_mss_hop(c, n);
+        size_t F = ddsp_stft_nframes(N, hop), K = (size_t)n / 2 + 1;
+        S = ddsp_alloc(sizeof(float) * F * K);
+        if (!S) {
+            ddsp_error("out of memory for spectrogram n=%d", n);
+            goto cleanup;
+        }
+        uint64_t d2[2] = {F, K};
+        for (int which = 0; which < 2; which++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s_%d", which ? "estimate" : "target", n);
+            if (ddsp_stft_mag(S, which ? e : t, N, n, hop)) goto cleanup;
+            if (ddsp_h5_write_f32(grp, name, S, 2, d2)) goto cleanup;
+            hid_t d = H5Dopen2(grp, name, H5P_DEFAULT);
+            if (d < 0) goto cleanup;
+            ddsp_h5_attr_i64(d, "n_fft", n);
+            ddsp_h5_attr_i64(d, "hop", hop);
+            ddsp_h5_attr_i64(d, "frames", (int64_t)F);
+            ddsp_h5_attr_i64(d, "bins", (int64_t)K);
+            ddsp_h5_attr_str(d, "layout", "(frames, bins): |rfft(hann_periodic * frame)|");
+            H5Dclose(d);
+        }
+        ddsp_free(S);
+        S = NULL;
+    }
+    rc = DDSP_OK;
+cleanup:
+    ddsp_free(S);
+    if (grp >= 0) H5Gclose(grp);
+    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", tmp);
+    if (rc == DDSP_OK && rename(tmp, path) != 0) rc = ddsp_error("%s: cannot rename to %s", tmp, path);
+    if (rc != DDSP_OK) unlink(tmp);
+    return rc;
+}
+
+int cmd_loss(int argc, char **argv) {
+    ddsp_mss_config cfg;
+    ddsp_mss_config_default(&cfg);
+    const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
+    size_t npos = 0, length = 0;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if ((r = cli_opt(argc, argv, &i, "--loss", &v))) {
+            if (r < 0) return EXIT_USAGE;
+            if (ddsp_mss_parse_type(&cfg, v)) goto usage_err;
+        } else if ((r = cli_opt(argc, argv, &i, "--log-mode", &v))) {
+            if (r < 0) return EXIT_USAGE;
+            if (ddsp_mss_parse_log_mode(&cfg, v)) goto usage_err;
+        } else if ((r = cli_opt(argc, argv, &i, "--scales", &v))) {
+            if (r < 0) return EXIT_USAGE;
+            if (ddsp_mss_parse_scales(&cfg, v)) goto usage_err;
+        } else if ((r = cli_opt(argc, argv, &i, "--overlap", &v))) {
+            if (r < 0 || cli_parse_double("--overlap", v, &cfg.overlap)) return EXIT_USAGE;
+        } else if ((r = cli_opt(argc, argv, &i, "--length", &v))) {
+            if (r < 0 || cli_parse_size("--length", v, &length)) return EXIT_USAGE;
+            if (length == 0) {
+                cli_fail("loss", "--length must be at least 1");
+                return EXIT_USAGE;
+            }
+        } else if ((r = cli_opt(argc, argv, &i, "--grad-out", &v))) {
+            if (r < 0) return EXIT_USAGE;
+            grad_out = v;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            cli_fail("loss", "unknown option '%s' (see ddsp loss --help)", argv[i]);
+            return EXIT_USAGE;
+        } else {
+            if (npos == 2) {
+                cli_fail("loss", "expected two audio files, got a third: '%s'", argv[i]);
+                return EXIT_USAGE;
+            }
+            pos[npos++] = argv[i];
+        }
+    }
+    if (npos != 2) {
+        cli_fail("loss", "expected TARGET and ESTIMATE audio files (see ddsp loss --help)");
+        return EXIT_USAGE;
+    }
+    if (ddsp_mss_config_check(&cfg)) goto usage_err;
+
+    int rc = EXIT_FAIL;
+    ddsp_audio ta = {0}, ea = {0};
+    ddsp_mss *m = NULL;
+    float *grad = NULL;
+    if (ddsp_audio_read(pos[0], &ta) || ddsp_audio_read(pos[1], &ea)) {
+        cli_fail("loss", "%s", ddsp_last_error());
+        goto cleanup;
+    }
+    if (ta.sample_rate != ea.sample_rate) {
+        cli_fail("loss", "sample rates differ: %s is %d Hz, %s is %d Hz (resample one first)",
+                 pos[0], ta.sample_rate, pos[1], ea.sample_rate);
+        goto cleanup;
+    }
+    size_t N = ta.n;
+    if (length) {
+        if (ta.n < length || ea.n < length) {
+            cli_fail("loss", "--length %zu is longer than %s (%zu samples)", length,
+                     ta.n < length ? pos[0] : pos[1], ta.n < length ? ta.n : ea.n);
+            goto cleanup;
+        }
+        N = length;
+    } else if (ta.n != ea.n) {
+        cli_fail("loss", "lengths differ: %s has %zu samples, %s has %zu (use --length N)",
+                 pos[0], ta.n, pos[1], ea.n);
+        goto cleanup;
+    }
+    if (!(m = ddsp_mss_init(&cfg, 1, N))) {
+        cli_fail("loss", "%s", ddsp_last_error());
+        goto cleanup;
+    }
+    ddsp_mss_value val;
+    double t0 = ddsp_now();
+    if (grad_out) {
+        if (!(grad = ddsp_alloc(sizeof(float) * N))) {
+            cli_fail("loss", "out of memory");
+            goto cleanup;
+        }
+        ddsp_mss_backward(m, grad, &val, NULL, ta.x, ea.x, 1, 1.0f);
+    } else {
+        ddsp_mss_forward(m, &val, NULL, ta.x, ea.x, 1);
+    }
+    double dt = ddsp_now() - t0;
+    if (json) {
+        printf("{\"loss\": %.9g, \"loss_type\": \"%s\", \"log_mode\": \"%s\", \"n_samples\": %zu, "
+               "\"sample_rate\": %d, \"per_scale\": {",
+               val.total, ddsp_mss_type_name(cfg.type), ddsp_mss_log_mode_name(cfg.log_mode), N,
+               ta.sample_rate);
+        for (int s = 0; s < cfg.n_scales; s++)
+            printf("%s\"%d\": %.9g", s ? ", " : "", cfg.scales[s], val.per_scale[s]);
+        printf("}}\n");
+    } else {
+        printf("target    %s\nestimate  %s\n", pos[0], pos[1]);
+        printf("samples   %zu at %d Hz (%.3f s), loss %s, log mode %s, overlap %g, %d threads\n",
+               N, ta.sample_rate, (double)N / ta.sample_rate, ddsp_mss_type_name(cfg.type),
+               ddsp_mss_log_mode_name(cfg.log_mode), cfg.overlap, omp_get_max_threads());
+        printf("%8s %6s %8s %16s\n", "n_fft", "hop", "frames", "loss");
+        for (int s = 0; s < cfg.n_scales; s++)
+            printf("%8d %6d %8zu %16.9g\n", cfg.scales[s], ddsp_mss_hop(&cfg, cfg.scales[s]),
+                   ddsp_mss_nframes(m, s), val.per_scale[s]);
+        printf("total loss %.9g   (%s in %.1f ms)\n", val.total,
+               grad_out ? "loss + gradient" : "loss", 1e3 * dt);
+    }
+    if (grad_out) {
+        if (write_grad_file(grad_out, &cfg, &val, grad, ta.x, ea.x, N, ta.sample_rate, pos[0],
+                            pos[1])) {
+            cli_fail("loss", "%s", ddsp_last_error());
+            goto cleanup;
+        }
+        if (!json) printf("wrote gradient and spectrograms to %s\n", grad_out);
+    }
+    rc = EXIT_OK;
+cleanup:
+    ddsp_free(grad);
+    ddsp_mss_free(m);
+    ddsp_audio_free(&ta);
+    ddsp_audio_free(&ea);
+    ddsp_fft_cleanup();
+    return rc;
+usage_err:
+    cli_fail("loss", "%s", ddsp_last_error());
+    return EXIT_USAGE;
+}

@@ -1,0 +1,106 @@
+/* `ddsp` — one executable, one subcommand per pipeline stage. */
+#include "cli/cli.h"
+#include "ddsp/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "ddsp %s — distributed DDSP training on CPU clusters\n\n"
+               "usage: ddsp <command> [options]   (ddsp <command> --help for details)\n\n"
+               "commands:\n",
+            DDSP_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nenvironment: OMP_NUM_THREADS (threads per process), DDSP_FFTW_PLANNER "
+               "(estimate|measure|patient)\n");
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **value) {
+    const char *a = argv[*i];
+    size_t len = strlen(name);
+    if (strncmp(a, name, len) != 0) return 0;
+    if (a[len] == '=') {
+        *value = a + len + 1;
+        return 1;
+    }
+    if (a[len] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ddsp: option %s needs a value\n", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int cli_parse_size(const char *opt, const char *s, size_t *out) {
+    char *end;
+    if (*s == '-' || *s == '\0') goto bad;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0') goto bad;
+    *out = (size_t)v;
+    return 0;
+bad:
+    fprintf(stderr, "ddsp: %s expects a non-negative integer, got '%s'\n", opt, s);
+    return -1;
+}
+
+int cli_parse_double(const char *opt, const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0') {
+        fprintf(stderr, "ddsp: %s expects a number, got '%s'\n", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+void cli_fail(const char *cmd, const char *fmt, ...) {
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ddsp %s: %s\n", cmd, msg);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
+        if (argc > 2 && strcmp(c, "help") == 0) {
+            for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *hargv[] = {argv[2], "--help", NULL};
+                    return commands[i].fn(2, hargv);
+                }
+        }
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(c, "--version") || !strcmp(c, "version")) {
+        printf("ddsp %s\n", DDSP_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ddsp: unknown command '%s'\n\n", c);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,154 @@
+/* Small HDF5 helpers: write a typed dataset / attribute in one call, read a whole dataset
+ * converted to float or double. Every HDF5 return is checked; failures become one-line
+ * errors that name the file and the object. */
+#include "ddsp/util.h"
+
+#include <hdf5.h>
+#include <string.h>
+
+void ddsp_h5_quiet(void) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static int write_ds(int64_t loc, const char *name, hid_t type, const void *data, int rank,
+                    const uint64_t *dims) {
+    hsize_t d[8];
+    if (rank < 0 || rank > 8) return ddsp_error("%s: bad rank %d", name, rank);
+    for (int i = 0; i < rank; i++) d[i] = (hsize_t)dims[i];
+    int rc = DDSP_ERR;
+    hid_t space = H5Screate_simple(rank, d, NULL);
+    hid_t ds = H5I_INVALID_HID;
+    if (space < 0) goto cleanup;
+    ds = H5Dcreate2((hid_t)loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (ds < 0) goto cleanup;
+    if (H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto cleanup;
+    rc = DDSP_OK;
+cleanup:
+    if (ds >= 0) H5Dclose(ds);
+    if (space >= 0) H5Sclose(space);
+    if (rc != DDSP_OK) ddsp_error("cannot write HDF5 dataset '%s'", name);
+    return rc;
+}
+
+int ddsp_h5_write_f32(int64_t loc, const char *name, const float *data, int rank,
+                      const uint64_t *dims) {
+    return write_ds(loc, name, H5T_NATIVE_FLOAT, data, rank, dims);
+}
+
+int ddsp_h5_write_f64(int64_t loc, const char *name, const double *data, int rank,
+                      const uint64_t *dims) {
+    return write_ds(loc, name, H5T_NATIVE_DOUBLE, data, rank, dims);
+}
+
+int ddsp_h5_write_i64(int64_t loc, const char *name, const int64_t *data, int rank,
+                      const uint64_t *dims) {
+    return write_ds(loc, name, H5T_NATIVE_INT64, data, rank, dims);
+}
+
+static int write_attr(int64_t obj, const char *name, hid_t type, const void *v, size_t n,
+                      int scalar) {
+    int rc = DDSP_ERR;
+    hsize_t d = (hsize_t)n;
+    hid_t space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &d, NULL);
+    hid_t a = H5I_INVALID_HID;
+    if (space < 0) goto cleanup;
+    if (H5Aexists((hid_t)obj, name) > 0) H5Adelete((hid_t)obj, name);
+    a = H5Acreate2((hid_t)obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) goto cleanup;
+    if (H5Awrite(a, type, v) < 0) goto cleanup;
+    rc = DDSP_OK;
+cleanup:
+    if (a >= 0) H5Aclose(a);
+    if (space >= 0) H5Sclose(space);
+    if (rc != DDSP_OK) ddsp_error("cannot write HDF5 attribute '%s'", name);
+    return rc;
+}
+
+int ddsp_h5_attr_str(int64_t obj, const char *name, const char *value) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return ddsp_error("cannot write HDF5 attribute '%s'", name);
+    size_t len = strlen(value);
+    H5Tset_size(t, len > 0 ? len : 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    int rc = write_attr(obj, name, t, len > 0 ? value : "", 1, 1);
+    H5Tclose(t);
+    return rc;
+}
+
+int ddsp_h5_attr_f64(int64_t obj, const char *name, double value) {
+    return write_attr(obj, name, H5T_NATIVE_DOUBLE, &value, 1, 1);
+}
+
+int ddsp_h5_attr_i64(int64_t obj, const char *name, int64_t value) {
+    return write_attr(obj, name, H5T_NATIVE_INT64, &value, 1, 1);
+}
+
+int ddsp_h5_attr_i64v(int64_t obj, const char *name, const int64_t *v, size_t n) {
+    return write_attr(obj, name, H5T_NATIVE_INT64, v, n, 0);
+}
+
+static int read_ds(int64_t loc, const char *file, const char *name, hid_t memtype,
+                   size_t elsize, void **out, uint64_t *dims, int *rank) {
+    int rc = DDSP_ERR;
+    hid_t ds = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    void *buf = NULL;
+    *out = NULL;
+    if (H5Lexists((hid_t)loc, name, H5P_DEFAULT) <= 0) {
+        ddsp_error("%s: missing HDF5 dataset '%s'", file, name);
+        goto cleanup;
+    }
+    ds = H5Dopen2((hid_t)loc, name, H5P_DEFAULT);
+    if (ds < 0) {
+        ddsp_error("%s: '%s' is not a readable dataset", file, name);
+        goto cleanup;
+    }
+    hid_t ftype = H5Dget_type(ds);
+    H5T_class_t cls = H5Tget_class(ftype);
+    H5Tclose(ftype);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
+        ddsp_error("%s: dataset '%s' is not numeric", file, name);
+        goto cleanup;
+    }
+    space = H5Dget_space(ds);
+    int r = H5Sget_simple_extent_ndims(space);
+    if (r < 0 || r > 8) {
+        ddsp_error("%s: dataset '%s' has unsupported rank %d", file, name, r);
+        goto cleanup;
+    }
+    hsize_t d[8];
+    H5Sget_simple_extent_dims(space, d, NULL);
+    size_t n = 1;
+    for (int i = 0; i < r; i++) {
+        dims[i] = d[i];
+        n *= (size_t)d[i];
+    }
+    *rank = r;
+    buf = ddsp_alloc(n * elsize);
+    if (!buf) {
+        ddsp_error("%s: out of memory reading '%s'", file, name);
+        goto cleanup;
+    }
+    if (H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        ddsp_error("%s: cannot read dataset '%s'", file, name);
+        goto cleanup;
+    }
+    *out = buf;
+    buf = NULL;
+    rc = DDSP_OK;
+cleanup:
+    ddsp_free(buf);
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    return rc;
+}
+
+int ddsp_h5_read_f32(int64_t loc, const char *file, const char *name, float **out,
+                     uint64_t *dims, int *rank) {
+    return read_ds(loc, file, name, H5T_NATIVE_FLOAT, sizeof(float), (void **)out, dims, rank);
+}
+
+int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **out,
+                     uint64_t *dims, int *rank) {
+    return read_ds(loc, file, name, H5T_NATIVE_DOUBLE, sizeof(double), (void **)out, dims,
+                   rank);
+}

@@ -1,0 +1,76 @@
+/* Errors, assertions, logging, clock and aligned memory (see ddsp/util.h). */
+#include "ddsp/util.h"
+
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char err_buf[1024];
+static int log_rank;
+
+int ddsp_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    va_end(ap);
+    return DDSP_ERR;
+}
+
+const char *ddsp_last_error(void) {
+    return err_buf;
+}
+
+void ddsp_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[ddsp] rank %d: %s:%d: assertion `%s` failed: %s\n", log_rank, file, line,
+            cond, msg);
+    fflush(stderr);
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) MPI_Abort(MPI_COMM_WORLD, 134);
+    abort();
+}
+
+void ddsp_log_set_rank(int rank) {
+    log_rank = rank;
+}
+
+int ddsp_log_rank(void) {
+    return log_rank;
+}
+
+void ddsp_log(const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[ddsp] %s\n", msg);
+}
+
+double ddsp_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void *ddsp_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 64;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, rounded) != 0) return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+
+void ddsp_free(void *p) {
+    free(p);
+}
