@@ -75,6 +75,11 @@ int ddsp_audio_read(const char *path, ddsp_audio *out) {
         ddsp_error("%s: file contains no audio samples", path);
         goto cleanup;
     }
+    if (info.frames > 0 && info.frames != SF_COUNT_MAX && (sf_count_t)n < info.frames) {
+        ddsp_error("%s: truncated file: header declares %lld samples, only %zu present", path,
+                   (long long)info.frames, n);
+        goto cleanup;
+    }
     out->x = ddsp_alloc(n * sizeof(float));
     if (!out->x) {
         ddsp_error("%s: out of memory", path);

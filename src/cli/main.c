@@ -100,7 +100,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "ddsp: unknown command '%s'\n\n", c);
-    usage(stderr);
+    fprintf(stderr, "ddsp: unknown command '%s' (see ddsp --help)\n", c);
     return EXIT_USAGE;
 }

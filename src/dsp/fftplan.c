@@ -8,7 +8,7 @@
 #include <string.h>
 
 typedef struct {
-    int kind; /* 0 r2c, 1 c2r, 2 r2c double */
+    int kind; /* 0 r2c, 1 c2r, 2 r2c double, 3/4 c2c float fwd/bwd, 5/6 c2c double fwd/bwd */
     int n, howmany;
     void *plan; /* fftwf_plan, or fftw_plan for kind 2 */
 } plan_entry;
@@ -48,8 +48,9 @@ static void *get_plan(int kind, int n, int howmany) {
     const int K = n / 2 + 1;
     /* double-sized buffers serve both precisions */
     double *r = ddsp_alloc(sizeof(double) * (size_t)n * (size_t)howmany);
-    fftw_complex *c = ddsp_alloc(sizeof(fftw_complex) * (size_t)K * (size_t)howmany);
-    DDSP_ASSERT(r && c, "out of memory planning FFT n=%d howmany=%d", n, howmany);
+    fftw_complex *c = ddsp_alloc(sizeof(fftw_complex) * (size_t)n * (size_t)howmany);
+    fftw_complex *c2 = ddsp_alloc(sizeof(fftw_complex) * (size_t)n * (size_t)howmany);
+    DDSP_ASSERT(r && c && c2, "out of memory planning FFT n=%d howmany=%d", n, howmany);
     unsigned flags = effective_rigor();
     void *p;
     if (kind == 0)
@@ -58,12 +59,20 @@ static void *get_plan(int kind, int n, int howmany) {
     else if (kind == 1)
         p = fftwf_plan_many_dft_c2r(1, &n, howmany, (fftwf_complex *)c, NULL, 1, K,
                                     (float *)r, NULL, 1, n, flags);
-    else
+    else if (kind == 2)
         p = fftw_plan_many_dft_r2c(1, &n, howmany, r, NULL, 1, n, c, NULL, 1, K, flags);
-    DDSP_ASSERT(p != NULL, "FFTW could not plan %s n=%d howmany=%d",
-                kind == 1 ? "c2r" : "r2c", n, howmany);
+    else if (kind == 3 || kind == 4)
+        p = fftwf_plan_many_dft(1, &n, howmany, (fftwf_complex *)c, NULL, 1, n,
+                                (fftwf_complex *)c2, NULL, 1, n,
+                                kind == 3 ? FFTW_FORWARD : FFTW_BACKWARD, flags);
+    else
+        p = fftw_plan_many_dft(1, &n, howmany, c, NULL, 1, n, c2, NULL, 1, n,
+                               kind == 5 ? FFTW_FORWARD : FFTW_BACKWARD, flags);
+    DDSP_ASSERT(p != NULL, "FFTW could not plan transform kind %d n=%d howmany=%d", kind, n,
+                howmany);
     ddsp_free(r);
     ddsp_free(c);
+    ddsp_free(c2);
     if (cache_len == cache_cap) {
         size_t ncap = cache_cap ? 2 * cache_cap : 32;
         plan_entry *nc = realloc(cache, ncap * sizeof *nc);
@@ -87,9 +96,17 @@ fftw_plan ddsp_fft_plan_r2c_f64(int n, int howmany) {
     return get_plan(2, n, howmany);
 }
 
+fftwf_plan ddsp_fft_plan_c2c(int n, int howmany, int sign) {
+    return get_plan(sign == FFTW_FORWARD ? 3 : 4, n, howmany);
+}
+
+fftw_plan ddsp_fft_plan_c2c_f64(int n, int howmany, int sign) {
+    return get_plan(sign == FFTW_FORWARD ? 5 : 6, n, howmany);
+}
+
 void ddsp_fft_cleanup(void) {
     for (size_t i = 0; i < cache_len; i++) {
-        if (cache[i].kind == 2) fftw_destroy_plan(cache[i].plan);
+        if (cache[i].kind == 2 || cache[i].kind >= 5) fftw_destroy_plan(cache[i].plan);
         else fftwf_destroy_plan(cache[i].plan);
     }
     free(cache);
