@@ -10,6 +10,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* libsndfile quietly shortens a WAV/AIFF whose data chunk runs past the end of the file;
+ * its log is the only place that says so ("data : 32000 (should be 20)"). */
+static int truncated_data_chunk(SNDFILE *sf) {
+    char log[8192];
+    log[0] = '\0';
+    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    for (const char *line = log; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n') line++;
+        if ((!strncmp(line, "data ", 5) || !strncmp(line, "SSND ", 5))) {
+            const char *eol = strchr(line, '\n'), *sb = strstr(line, "should be");
+            if (sb && (!eol || sb < eol)) return 1;
+        }
+    }
+    return 0;
+}
+
 int ddsp_audio_read(const char *path, ddsp_audio *out) {
     memset(out, 0, sizeof *out);
     struct stat st;
@@ -75,9 +91,9 @@ int ddsp_audio_read(const char *path, ddsp_audio *out) {
         ddsp_error("%s: file contains no audio samples", path);
         goto cleanup;
     }
-    if (info.frames > 0 && info.frames != SF_COUNT_MAX && (sf_count_t)n < info.frames) {
-        ddsp_error("%s: truncated file: header declares %lld samples, only %zu present", path,
-                   (long long)info.frames, n);
+    if (truncated_data_chunk(sf)) {
+        ddsp_error("%s: truncated file: the header declares more audio than the file holds "
+                   "(%zu samples present)", path, n);
         goto cleanup;
     }
     out->x = ddsp_alloc(n * sizeof(float));
