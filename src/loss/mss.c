@@ -371,119 +371,68 @@ void ddsp_mss_target_compute(ddsp_mss *m, ddsp_mss_target *t, const float *targe
     const XTYPE *restrict X, fftwf_complex *restrict U, const float *restrict St,              \
         const float *restrict Lt, const float *restrict cf, size_t K, float c, float acc[2]
 
+/* One set of kernels per spectrum type (double for exact precision, float for fast). */
+#define DEFINE_BINS(SFX)                                                                       \
+static void bins##SFX##_l1log_add(BINS_ARGS) {                                                 \
+    float a0 = 0.0f, a1 = 0.0f;                                                                \
+    const float eps = DDSP_MSS_LOG_EPS;                                                        \
+_Pragma("omp simd reduction(+ : a0, a1)")                                               \
+    for (size_t k = 0; k < K; k++) {                                                           \
+        BIN_PROLOGUE                                                                           \
+        const float dl = ddsp_logf(se + eps) - Lt[k];                                          \
+        a0 += fabsf(d);                                                                        \
+        a1 += fabsf(dl);                                                                       \
+        const float num = c * (ddsp_signf(d) * (se + eps) + ddsp_signf(dl)), den = se + eps;   \
+        BIN_EPILOGUE                                                                           \
+    }                                                                                          \
+    acc[0] = a0, acc[1] = a1;                                                                  \
+}                                                                                              \
+                                                                                               \
+static void bins##SFX##_l1log_magenta(BINS_ARGS) {                                             \
+    float a0 = 0.0f, a1 = 0.0f;                                                                \
+    const float log_eps = logf(DDSP_MSS_LOG_EPS);                                              \
+_Pragma("omp simd reduction(+ : a0, a1)")                                               \
+    for (size_t k = 0; k < K; k++) {                                                           \
+        BIN_PROLOGUE                                                                           \
+        const int pos = se > 0.0f;                                                             \
+        const float dl = (pos ? ddsp_logf(se) : log_eps) - Lt[k];                              \
+        a0 += fabsf(d);                                                                        \
+        a1 += fabsf(dl);                                                                       \
+        const float num = c * (ddsp_signf(d) * se + ddsp_signf(dl)), den = pos ? se : 1.0f;    \
+        BIN_EPILOGUE                                                                           \
+    }                                                                                          \
+    acc[0] = a0, acc[1] = a1;                                                                  \
+}                                                                                              \
+                                                                                               \
+static void bins##SFX##_l1(BINS_ARGS) {                                                        \
+    float a0 = 0.0f;                                                                           \
+_Pragma("omp simd reduction(+ : a0)")                                                   \
+    for (size_t k = 0; k < K; k++) {                                                           \
+        BIN_PROLOGUE                                                                           \
+        a0 += fabsf(d);                                                                        \
+        const float num = c * ddsp_signf(d), den = 1.0f;                                       \
+        BIN_EPILOGUE                                                                           \
+    }                                                                                          \
+    acc[0] = a0, acc[1] = 0.0f;                                                                \
+}                                                                                              \
+                                                                                               \
+static void bins##SFX##_l2(BINS_ARGS) {                                                        \
+    float a0 = 0.0f;                                                                           \
+_Pragma("omp simd reduction(+ : a0)")                                                   \
+    for (size_t k = 0; k < K; k++) {                                                           \
+        BIN_PROLOGUE                                                                           \
+        a0 += d * d;                                                                           \
+        const float num = c * d, den = 1.0f;                                                   \
+        BIN_EPILOGUE                                                                           \
+    }                                                                                          \
+    acc[0] = a0, acc[1] = 0.0f;                                                                \
+}                                                                                              \
+
 #define XTYPE double
-static void bins64_l1log_add(BINS_ARGS) {
-    float a0 = 0.0f, a1 = 0.0f;
-    const float eps = DDSP_MSS_LOG_EPS;
-#pragma omp simd reduction(+ : a0, a1)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        const float dl = ddsp_logf(se + eps) - Lt[k];
-        a0 += fabsf(d);
-        a1 += fabsf(dl);
-        const float num = c * (ddsp_signf(d) * (se + eps) + ddsp_signf(dl)), den = se + eps;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = a1;
-}
-
-static void bins64_l1log_magenta(BINS_ARGS) {
-    float a0 = 0.0f, a1 = 0.0f;
-    const float log_eps = logf(DDSP_MSS_LOG_EPS);
-#pragma omp simd reduction(+ : a0, a1)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        const int pos = se > 0.0f;
-        const float dl = (pos ? ddsp_logf(se) : log_eps) - Lt[k];
-        a0 += fabsf(d);
-        a1 += fabsf(dl);
-        const float num = c * (ddsp_signf(d) * se + ddsp_signf(dl)), den = pos ? se : 1.0f;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = a1;
-}
-
-static void bins64_l1(BINS_ARGS) {
-    float a0 = 0.0f;
-#pragma omp simd reduction(+ : a0)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        a0 += fabsf(d);
-        const float num = c * ddsp_signf(d), den = 1.0f;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = 0.0f;
-}
-
-static void bins64_l2(BINS_ARGS) {
-    float a0 = 0.0f;
-#pragma omp simd reduction(+ : a0)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        a0 += d * d;
-        const float num = c * d, den = 1.0f;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = 0.0f;
-}
-
+DEFINE_BINS(64)
 #undef XTYPE
 #define XTYPE float
-static void bins32_l1log_add(BINS_ARGS) {
-    float a0 = 0.0f, a1 = 0.0f;
-    const float eps = DDSP_MSS_LOG_EPS;
-#pragma omp simd reduction(+ : a0, a1)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        const float dl = ddsp_logf(se + eps) - Lt[k];
-        a0 += fabsf(d);
-        a1 += fabsf(dl);
-        const float num = c * (ddsp_signf(d) * (se + eps) + ddsp_signf(dl)), den = se + eps;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = a1;
-}
-
-static void bins32_l1log_magenta(BINS_ARGS) {
-    float a0 = 0.0f, a1 = 0.0f;
-    const float log_eps = logf(DDSP_MSS_LOG_EPS);
-#pragma omp simd reduction(+ : a0, a1)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        const int pos = se > 0.0f;
-        const float dl = (pos ? ddsp_logf(se) : log_eps) - Lt[k];
-        a0 += fabsf(d);
-        a1 += fabsf(dl);
-        const float num = c * (ddsp_signf(d) * se + ddsp_signf(dl)), den = pos ? se : 1.0f;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = a1;
-}
-
-static void bins32_l1(BINS_ARGS) {
-    float a0 = 0.0f;
-#pragma omp simd reduction(+ : a0)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        a0 += fabsf(d);
-        const float num = c * ddsp_signf(d), den = 1.0f;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = 0.0f;
-}
-
-static void bins32_l2(BINS_ARGS) {
-    float a0 = 0.0f;
-#pragma omp simd reduction(+ : a0)
-    for (size_t k = 0; k < K; k++) {
-        BIN_PROLOGUE
-        a0 += d * d;
-        const float num = c * d, den = 1.0f;
-        BIN_EPILOGUE
-    }
-    acc[0] = a0, acc[1] = 0.0f;
-}
-
+DEFINE_BINS(32)
 #undef XTYPE
 
 #define XTYPE double
