@@ -24,9 +24,7 @@ void ddsp_hann_periodic(float *w, int n);
 void ddsp_stft_frames(float *frames, const float *x, size_t N, int n, int hop, size_t f0,
                       size_t nf, const float *w);
 
-/* The same framing into double precision (the estimate's spectrum in the MSS loss). */
-void ddsp_stft_frames_f64(double *frames, const float *x, size_t N, int n, int hop, size_t f0,
-                          size_t nf, const double *w);
+/* Periodic Hann in double (the exact-precision MSS spectra). */
 void ddsp_hann_periodic_f64(double *w, int n);
 
 /* Adjoint of ddsp_stft_frames: y[(f0 + j) * hop + m] += frames[j][m] * w[m] for indices < N. */
@@ -73,8 +71,6 @@ unsigned ddsp_fft_rigor(void);
  * Never NULL (planning failure is a bug: DDSP_ASSERT). Call from one thread. */
 fftwf_plan ddsp_fft_plan_r2c(int n, int howmany);
 fftwf_plan ddsp_fft_plan_c2r(int n, int howmany);
-/* Double-precision r2c with the same layout (FFTW's double library). */
-fftw_plan ddsp_fft_plan_r2c_f64(int n, int howmany);
 /* Complex transforms, `howmany` contiguous (howmany, n) arrays, unnormalised:
  * sign FFTW_FORWARD or FFTW_BACKWARD. */
 fftwf_plan ddsp_fft_plan_c2c(int n, int howmany, int sign);

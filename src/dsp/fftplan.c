@@ -8,7 +8,7 @@
 #include <string.h>
 
 typedef struct {
-    int kind; /* 0 r2c, 1 c2r, 2 r2c double, 3/4 c2c float fwd/bwd, 5/6 c2c double fwd/bwd */
+    int kind; /* 0 r2c, 1 c2r, 3/4 c2c float fwd/bwd, 5/6 c2c double fwd/bwd */
     int n, howmany;
     void *plan; /* fftwf_plan, or fftw_plan for kind 2 */
 } plan_entry;
@@ -59,8 +59,6 @@ static void *get_plan(int kind, int n, int howmany) {
     else if (kind == 1)
         p = fftwf_plan_many_dft_c2r(1, &n, howmany, (fftwf_complex *)c, NULL, 1, K,
                                     (float *)r, NULL, 1, n, flags);
-    else if (kind == 2)
-        p = fftw_plan_many_dft_r2c(1, &n, howmany, r, NULL, 1, n, c, NULL, 1, K, flags);
     else if (kind == 3 || kind == 4)
         p = fftwf_plan_many_dft(1, &n, howmany, (fftwf_complex *)c, NULL, 1, n,
                                 (fftwf_complex *)c2, NULL, 1, n,
@@ -92,10 +90,6 @@ fftwf_plan ddsp_fft_plan_c2r(int n, int howmany) {
     return get_plan(1, n, howmany);
 }
 
-fftw_plan ddsp_fft_plan_r2c_f64(int n, int howmany) {
-    return get_plan(2, n, howmany);
-}
-
 fftwf_plan ddsp_fft_plan_c2c(int n, int howmany, int sign) {
     return get_plan(sign == FFTW_FORWARD ? 3 : 4, n, howmany);
 }
@@ -106,7 +100,7 @@ fftw_plan ddsp_fft_plan_c2c_f64(int n, int howmany, int sign) {
 
 void ddsp_fft_cleanup(void) {
     for (size_t i = 0; i < cache_len; i++) {
-        if (cache[i].kind == 2 || cache[i].kind >= 5) fftw_destroy_plan(cache[i].plan);
+        if (cache[i].kind >= 5) fftw_destroy_plan(cache[i].plan);
         else fftwf_destroy_plan(cache[i].plan);
     }
     free(cache);

@@ -15,30 +15,22 @@ void ddsp_hann_periodic(float *w, int n) {
     for (int m = 0; m < n; m++) w[m] = (float)(0.5 - 0.5 * cos(2.0 * pi * m / n));
 }
 
-#define FRAMES_BODY(T)                                                                         \
-    for (size_t j = 0; j < nf; j++) {                                                          \
-        size_t start = (f0 + j) * (size_t)hop;                                                 \
-        T *fr = frames + j * (size_t)n;                                                        \
-        size_t avail = start < N ? N - start : 0;                                              \
-        size_t m_end = avail < (size_t)n ? avail : (size_t)n;                                  \
-        const float *xs = x + start;                                                           \
-        for (size_t m = 0; m < m_end; m++) fr[m] = (T)xs[m] * w[m];                            \
-        for (size_t m = m_end; m < (size_t)n; m++) fr[m] = 0;                                  \
-    }
-
 void ddsp_stft_frames(float *frames, const float *x, size_t N, int n, int hop, size_t f0,
                       size_t nf, const float *w) {
-    FRAMES_BODY(float)
+    for (size_t j = 0; j < nf; j++) {
+        size_t start = (f0 + j) * (size_t)hop;
+        float *fr = frames + j * (size_t)n;
+        size_t avail = start < N ? N - start : 0;
+        size_t m_end = avail < (size_t)n ? avail : (size_t)n;
+        const float *xs = x + start;
+        for (size_t m = 0; m < m_end; m++) fr[m] = xs[m] * w[m];
+        for (size_t m = m_end; m < (size_t)n; m++) fr[m] = 0.0f;
+    }
 }
 
 void ddsp_hann_periodic_f64(double *w, int n) {
     const double pi = 3.14159265358979323846;
     for (int m = 0; m < n; m++) w[m] = 0.5 - 0.5 * cos(2.0 * pi * m / n);
-}
-
-void ddsp_stft_frames_f64(double *frames, const float *x, size_t N, int n, int hop, size_t f0,
-                          size_t nf, const double *w) {
-    FRAMES_BODY(double)
 }
 
 void ddsp_stft_overlap_add(float *y, size_t N, const float *frames, int n, int hop, size_t f0,
