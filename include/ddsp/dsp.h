@@ -4,7 +4,7 @@
  *   F = ceil(N / hop) frames; frame f = x[f*hop : f*hop + n], x zero-padded at the END
  *   (no centering: frame 0 starts at sample 0). Window: periodic Hann.
  *
- * Plans are created once (first request, from ONE thread, usually at init) and reused;
+ * Plans are created once (first request, usually at init; any thread may ask) and reused;
  * executing them from OpenMP threads uses FFTW's new-array functions on buffers from
  * ddsp_alloc (64-byte aligned, like the planning buffers).
  */
@@ -68,7 +68,7 @@ unsigned ddsp_fft_rigor(void);
 /* Cached plan for `howmany` contiguous real transforms of size n (n even):
  *   r2c: in (howmany, n) float -> out (howmany, n/2+1) complex
  *   c2r: in (howmany, n/2+1) complex -> out (howmany, n) float, unnormalised, destroys in.
- * Never NULL (planning failure is a bug: DDSP_ASSERT). Call from one thread. */
+ * Never NULL (planning failure is a bug: DDSP_ASSERT). Thread-safe (planning is serialised). */
 fftwf_plan ddsp_fft_plan_r2c(int n, int howmany);
 fftwf_plan ddsp_fft_plan_c2r(int n, int howmany);
 /* Complex transforms, `howmany` contiguous (howmany, n) arrays, unnormalised:

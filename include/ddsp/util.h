@@ -66,7 +66,25 @@ int ddsp_h5_read_f32(int64_t loc, const char *file, const char *name, float **ou
                      uint64_t *dims, int *rank);
 int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **out,
                      uint64_t *dims, int *rank);
+/* Read a scalar attribute of obj converted to int64 / double, or a string attribute into
+ * buf (cap bytes, NUL-terminated, truncated). DDSP_ERR (message names it) if missing or of
+ * another class. */
+int ddsp_h5_attr_get_i64(int64_t obj, const char *name, int64_t *v);
+int ddsp_h5_attr_get_f64(int64_t obj, const char *name, double *v);
+int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap);
 /* Turn off HDF5's automatic error stack printing (we report our own one-line errors). */
 void ddsp_h5_quiet(void);
+
+/* ---------------------------------------------------------------- counter-based RNG
+ * The value at (key, index) depends on nothing else (SplitMix64 output function applied to
+ * key + index * golden ratio), so a stream is the same whatever the thread or rank that
+ * draws it. Keys mix a seed with up to two ids, e.g. ddsp_rng_key(seed, step, example). */
+uint64_t ddsp_rng_key(uint64_t seed, uint64_t a, uint64_t b);
+uint64_t ddsp_rng_u64(uint64_t key, uint64_t index);
+/* out[i] = uniform in [lo, hi) from (key, first + i), i < n (24-bit resolution). */
+void ddsp_rng_uniform(float *out, size_t n, uint64_t key, uint64_t first, float lo, float hi);
+/* Uniform double in [0, 1) (53 bits) and a standard normal (Box-Muller on indices 2i, 2i+1). */
+double ddsp_rng_uniform01(uint64_t key, uint64_t index);
+double ddsp_rng_normal(uint64_t key, uint64_t index);
 
 #endif

@@ -39,7 +39,7 @@ unsigned ddsp_fft_rigor(void) {
     return effective_rigor();
 }
 
-static void *get_plan(int kind, int n, int howmany) {
+static void *get_plan_locked(int kind, int n, int howmany) {
     DDSP_ASSERT(n >= 2 && n % 2 == 0 && howmany >= 1, "bad FFT size n=%d howmany=%d", n,
                 howmany);
     for (size_t i = 0; i < cache_len; i++)
@@ -82,6 +82,15 @@ static void *get_plan(int kind, int n, int howmany) {
     return p;
 }
 
+/* FFTW's planner is not thread-safe; executing plans is. One lock serialises planning and
+ * the cache, so any thread may ask for a plan (a cache hit costs a short critical section). */
+static void *get_plan(int kind, int n, int howmany) {
+    void *p;
+#pragma omp critical(ddsp_fftw_planner)
+    p = get_plan_locked(kind, n, howmany);
+    return p;
+}
+
 fftwf_plan ddsp_fft_plan_r2c(int n, int howmany) {
     return get_plan(0, n, howmany);
 }
@@ -99,11 +108,14 @@ fftw_plan ddsp_fft_plan_c2c_f64(int n, int howmany, int sign) {
 }
 
 void ddsp_fft_cleanup(void) {
-    for (size_t i = 0; i < cache_len; i++) {
-        if (cache[i].kind >= 5) fftw_destroy_plan(cache[i].plan);
-        else fftwf_destroy_plan(cache[i].plan);
+#pragma omp critical(ddsp_fftw_planner)
+    {
+        for (size_t i = 0; i < cache_len; i++) {
+            if (cache[i].kind >= 5) fftw_destroy_plan(cache[i].plan);
+            else fftwf_destroy_plan(cache[i].plan);
+        }
+        free(cache);
+        cache = NULL;
+        cache_len = cache_cap = 0;
     }
-    free(cache);
-    cache = NULL;
-    cache_len = cache_cap = 0;
 }

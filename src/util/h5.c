@@ -152,3 +152,62 @@ int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **o
     return read_ds(loc, file, name, H5T_NATIVE_DOUBLE, sizeof(double), (void **)out, dims,
                    rank);
 }
+
+static int attr_get(int64_t obj, const char *name, hid_t memtype, H5T_class_t want, void *v) {
+    if (H5Aexists((hid_t)obj, name) <= 0) return ddsp_error("missing attribute '%s'", name);
+    hid_t a = H5Aopen((hid_t)obj, name, H5P_DEFAULT);
+    if (a < 0) return ddsp_error("cannot open attribute '%s'", name);
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    int rc = DDSP_ERR;
+    H5T_class_t cls = H5Tget_class(t);
+    int ok_class = want == H5T_FLOAT ? (cls == H5T_FLOAT || cls == H5T_INTEGER) : cls == want;
+    if (!ok_class || H5Sget_simple_extent_npoints(sp) != 1)
+        ddsp_error("attribute '%s' is not a single %s", name, want == H5T_STRING ? "string" : "number");
+    else if (H5Aread(a, memtype, v) < 0)
+        ddsp_error("cannot read attribute '%s'", name);
+    else
+        rc = DDSP_OK;
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+int ddsp_h5_attr_get_i64(int64_t obj, const char *name, int64_t *v) {
+    return attr_get(obj, name, H5T_NATIVE_INT64, H5T_FLOAT, v);
+}
+
+int ddsp_h5_attr_get_f64(int64_t obj, const char *name, double *v) {
+    return attr_get(obj, name, H5T_NATIVE_DOUBLE, H5T_FLOAT, v);
+}
+
+int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
+    if (cap == 0) return ddsp_error("attribute '%s': no room", name);
+    buf[0] = '\0';
+    if (H5Aexists((hid_t)obj, name) <= 0) return ddsp_error("missing attribute '%s'", name);
+    hid_t a = H5Aopen((hid_t)obj, name, H5P_DEFAULT);
+    if (a < 0) return ddsp_error("cannot open attribute '%s'", name);
+    hid_t ft = H5Aget_type(a);
+    int rc = DDSP_ERR;
+    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
+        ddsp_error("attribute '%s' is not a fixed-length string", name);
+    } else {
+        size_t len = H5Tget_size(ft);
+        char *tmp = ddsp_alloc(len + 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, len + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        if (tmp && H5Aread(a, mt, tmp) >= 0) {
+            strncpy(buf, tmp, cap - 1);
+            buf[cap - 1] = '\0';
+            rc = DDSP_OK;
+        } else {
+            ddsp_error("cannot read attribute '%s'", name);
+        }
+        H5Tclose(mt);
+        ddsp_free(tmp);
+    }
+    H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
