@@ -1,0 +1,163 @@
+/* LayerNorm over the last dimension (Keras LayerNormalization, torch nn.LayerNorm: biased
+ * variance, eps inside the square root), leaky ReLU, and the two fused (the FcStack's
+ * LayerNorm -> leaky_relu(0.2), magenta ddsp.training.nn.FcStack).
+ *
+ * Row statistics are summed in 16 independent lanes (vectorised, fixed order). Parameter
+ * gradients are column sums over rows, taken per column block in row order, so results do
+ * not depend on the thread count. The backward computes them before din, so din may
+ * overwrite dout. */
+#include "ddsp/nn.h"
+#include "ddsp/util.h"
+
+#include <math.h>
+
+enum { LANES = 16, CBLOCK = 256 };
+
+static float lanes_total(const float *a) {
+    float s = 0.0f;
+    for (int k = 0; k < LANES; k++)
+        s += a[k];
+    return s;
+}
+
+/* mean and 1/sqrt(var + eps) of one row, two passes (no cancellation). */
+static void row_stats(const float *x, size_t C, float eps, float *mean, float *rstd) {
+    float a[LANES] = {0};
+    size_t c = 0;
+    for (; c + LANES <= C; c += LANES)
+        for (int k = 0; k < LANES; k++)
+            a[k] += x[c + k];
+    for (size_t k = 0; c + k < C; k++)
+        a[k] += x[c + k];
+    const float mu = lanes_total(a) / (float)C;
+    float v[LANES] = {0};
+    for (c = 0; c + LANES <= C; c += LANES)
+        for (int k = 0; k < LANES; k++) {
+            const float d = x[c + k] - mu;
+            v[k] += d * d;
+        }
+    for (size_t k = 0; c + k < C; k++) {
+        const float d = x[c + k] - mu;
+        v[k] += d * d;
+    }
+    *mean = mu;
+    *rstd = 1.0f / sqrtf(lanes_total(v) / (float)C + eps);
+}
+
+static void ln_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
+                       const float *beta, float eps, float slope, size_t M, size_t C) {
+    DDSP_ASSERT(out && mean && rstd && in && gamma && beta && C > 0, "layernorm: bad arguments");
+#pragma omp parallel for schedule(static) if (M * C >= 65536)
+    for (size_t m = 0; m < M; m++) {
+        const float *x = in + m * C;
+        float *y = out + m * C;
+        float mu, rs;
+        row_stats(x, C, eps, &mu, &rs);
+        mean[m] = mu;
+        rstd[m] = rs;
+        for (size_t c = 0; c < C; c++) {
+            const float v = (x[c] - mu) * rs * gamma[c] + beta[c];
+            y[c] = v > 0.0f ? v : slope * v;
+        }
+    }
+}
+
+/* Shared backward. The upstream gradient of the normalised value is
+ * g = dout * (sign_src > 0 ? 1 : slope); plain LayerNorm passes slope 1. */
+static void ln_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *sign_src, float slope, const float *in, const float *mean,
+                        const float *rstd, const float *gamma, size_t M, size_t C) {
+    DDSP_ASSERT(dout && sign_src && in && mean && rstd && gamma && C > 0,
+                "layernorm backward: bad arguments");
+    const int par = M * C >= 65536;
+    if (dgamma || dbeta) {
+        const size_t nblk = (C + CBLOCK - 1) / CBLOCK;
+#pragma omp parallel for schedule(static) if (par)
+        for (size_t k = 0; k < nblk; k++) {
+            const size_t c0 = k * CBLOCK, nc = C - c0 < CBLOCK ? C - c0 : CBLOCK;
+            float sg[CBLOCK] = {0}, sb[CBLOCK] = {0};
+            for (size_t m = 0; m < M; m++) {
+                const float mu = mean[m], rs = rstd[m];
+                const float *x = in + m * C + c0, *d = dout + m * C + c0,
+                            *s = sign_src + m * C + c0;
+                for (size_t c = 0; c < nc; c++) {
+                    const float g = d[c] * (s[c] > 0.0f ? 1.0f : slope);
+                    sg[c] += g * ((x[c] - mu) * rs);
+                    sb[c] += g;
+                }
+            }
+            for (size_t c = 0; c < nc; c++) {
+                if (dgamma) dgamma[c0 + c] += sg[c];
+                if (dbeta) dbeta[c0 + c] += sb[c];
+            }
+        }
+    }
+    if (!din) return;
+    /* din = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = g * gamma */
+    const float invC = 1.0f / (float)C;
+#pragma omp parallel for schedule(static) if (par)
+    for (size_t m = 0; m < M; m++) {
+        const float mu = mean[m], rs = rstd[m];
+        const float *x = in + m * C, *d = dout + m * C, *s = sign_src + m * C;
+        float *dx = din + m * C;
+        float a1[LANES] = {0}, a2[LANES] = {0};
+        size_t c = 0;
+        for (; c + LANES <= C; c += LANES)
+            for (int k = 0; k < LANES; k++) {
+                const float gh = d[c + k] * (s[c + k] > 0.0f ? 1.0f : slope) * gamma[c + k];
+                a1[k] += gh;
+                a2[k] += gh * ((x[c + k] - mu) * rs);
+            }
+        for (size_t k = 0; c + k < C; k++) {
+            const float gh = d[c + k] * (s[c + k] > 0.0f ? 1.0f : slope) * gamma[c + k];
+            a1[k] += gh;
+            a2[k] += gh * ((x[c + k] - mu) * rs);
+        }
+        const float m1 = lanes_total(a1) * invC, m2 = lanes_total(a2) * invC;
+        for (c = 0; c < C; c++) {
+            const float gh = d[c] * (s[c] > 0.0f ? 1.0f : slope) * gamma[c];
+            dx[c] = rs * (gh - m1 - (x[c] - mu) * rs * m2);
+        }
+    }
+}
+
+void ddsp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+                            const float *gamma, const float *beta, float eps, size_t M, size_t C) {
+    ln_forward(out, mean, rstd, in, gamma, beta, eps, 1.0f, M, C);
+}
+
+void ddsp_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                             const float *in, const float *mean, const float *rstd,
+                             const float *gamma, size_t M, size_t C) {
+    ln_backward(din, dgamma, dbeta, dout, in, 1.0f, in, mean, rstd, gamma, M, C);
+}
+
+void ddsp_layernorm_leaky_forward(float *out, float *mean, float *rstd, const float *in,
+                                  const float *gamma, const float *beta, float eps, float slope,
+                                  size_t M, size_t C) {
+    DDSP_ASSERT(out != in, "layernorm_leaky: out must not alias in");
+    DDSP_ASSERT(slope > 0.0f, "layernorm_leaky: slope %g must be > 0", (double)slope);
+    ln_forward(out, mean, rstd, in, gamma, beta, eps, slope, M, C);
+}
+
+void ddsp_layernorm_leaky_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                                   const float *out, const float *in, const float *mean,
+                                   const float *rstd, const float *gamma, float slope, size_t M,
+                                   size_t C) {
+    DDSP_ASSERT(slope > 0.0f, "layernorm_leaky: slope %g must be > 0", (double)slope);
+    ln_backward(din, dgamma, dbeta, dout, out, slope, in, mean, rstd, gamma, M, C);
+}
+
+void ddsp_leaky_relu_forward(float *out, const float *in, float slope, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= 262144)
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i] > 0.0f ? in[i] : slope * in[i];
+}
+
+void ddsp_leaky_relu_backward(float *din, const float *dout, const float *x, float slope,
+                              size_t n) {
+    DDSP_ASSERT(slope > 0.0f, "leaky_relu: slope %g must be > 0", (double)slope);
+#pragma omp parallel for schedule(static) if (n >= 262144)
+    for (size_t i = 0; i < n; i++)
+        din[i] = dout[i] * (x[i] > 0.0f ? 1.0f : slope);
+}
