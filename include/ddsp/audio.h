@@ -21,6 +21,14 @@ typedef struct {
 int ddsp_audio_read(const char *path, ddsp_audio *out);
 void ddsp_audio_free(ddsp_audio *a);
 
+/* Resample a->x in place of a (libsoxr, "very high quality" linear-phase filter) to
+ * `sample_rate`; a no-op when the rates match. a->n becomes round(n * new / old). DDSP_OK
+ * or DDSP_ERR (message names `what`, e.g. the file). */
+int ddsp_audio_resample(ddsp_audio *a, int sample_rate, const char *what);
+
+/* ddsp_audio_read + ddsp_audio_resample to `sample_rate` (0 keeps the file's rate). */
+int ddsp_audio_load(const char *path, int sample_rate, ddsp_audio *out);
+
 /* Write N mono float samples as a 32-bit float WAV. DDSP_OK or DDSP_ERR. */
 int ddsp_audio_write(const char *path, const float *x, size_t n, int sample_rate);
 
