@@ -1,0 +1,84 @@
+/* ddsp/data.h — training datasets in HDF5: `ddsp prepare` writes them, training reads them.
+ *
+ * File layout (format "ddsp-dataset", format_version 1), E examples of T samples, F frames:
+ *   /audio          (E, T) float32   the example's audio at the model rate
+ *   /f0_hz          (E, F) float32   f0 per frame (frame i describes sample hop*i)
+ *   /f0_confidence  (E, F) float32   voicing probability in [0, 1]
+ *   /loudness_db    (E, F) float32   A-weighted loudness
+ *   /split          (E)    int8      0 = train, 1 = validation
+ *   /source_file    (E)    int32     row of /files the example was cut from
+ *   /source_offset  (E)    int64     first sample of the example in that file (model rate)
+ *   /files          (n_files) string source paths as given; /file_seconds, /file_sample_rate
+ * Per-example datasets are chunked one example per chunk, so a rank reads only its shard.
+ * Root attributes record every setting (sample_rate, frame_rate, hop, example_secs,
+ * hop_secs, valid_fraction, n_train, n_valid, f0 and loudness settings, ddsp_version).
+ *
+ * Split: per file, the last round(valid_fraction * windows) windows are validation; train
+ * windows end at or before the first validation window starts, so no stretch of audio is on
+ * both sides (the ceil(T / hop) - 1 windows straddling the boundary are dropped).
+ */
+#ifndef DDSP_DATA_H
+#define DDSP_DATA_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ddsp/features.h"
+
+#define DDSP_DATASET_FORMAT "ddsp-dataset"
+#define DDSP_DATASET_VERSION 1
+
+typedef struct {
+    int sample_rate;       /* model rate, Hz (16000); inputs are resampled to it */
+    int frame_rate;        /* feature frames per second (250); must divide sample_rate */
+    double example_secs;   /* example length (4) */
+    double hop_secs;       /* distance between example starts (1) */
+    double valid_fraction; /* share of each file's windows held out (0.1) */
+    int strict;            /* 1: the first unreadable or too-short input is an error */
+    int force;             /* 1: replace an existing output file */
+    ddsp_f0_config f0;
+    ddsp_loudness_config loudness;
+} ddsp_prepare_config;
+
+typedef struct {
+    int64_t files_ok, files_bad, files_short;
+    int64_t n_train, n_valid, n_dropped;
+    double seconds_in; /* audio read, at the model rate */
+} ddsp_prepare_stats;
+
+void ddsp_prepare_config_default(ddsp_prepare_config *c);
+/* DDSP_OK or DDSP_ERR naming the setting (e.g. an example length that is not a whole number
+ * of frames). */
+int ddsp_prepare_config_check(const ddsp_prepare_config *c);
+
+/* Cut `inputs` (files and/or folders, searched recursively for audio files, sorted) into
+ * examples with features and write `out_path` atomically (a temporary file renamed at the
+ * end; an existing file is kept unless c->force). Collective over `comm`: ranks split the
+ * files and write their examples with parallel HDF5; the content does not depend on the
+ * number of ranks. Bad inputs are reported by name and skipped (c->strict: error).
+ * DDSP_OK or DDSP_ERR, the same on every rank. */
+int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_inputs,
+                 const char *out_path, MPI_Comm comm, ddsp_prepare_stats *stats);
+
+/* ---------------------------------------------------------------- reading */
+typedef struct {
+    int64_t file;          /* hid_t of the open file */
+    char *path;            /* owned copy, for messages */
+    int64_t n_examples, T, F;
+    int sample_rate, hop;
+    int64_t n_train, n_valid;
+    int64_t *train;        /* (n_train) example indices of the training split, ascending */
+    int64_t *valid;        /* (n_valid) */
+} ddsp_dataset;
+
+/* Open and validate (format name and version, datasets present with consistent shapes and
+ * float dtype). DDSP_OK or DDSP_ERR with a message naming the file and what is wrong. */
+int ddsp_dataset_open(const char *path, ddsp_dataset *ds);
+/* Read example `i`: audio (T), f0_hz (F), loudness_db (F); any pointer may be NULL.
+ * DDSP_OK or DDSP_ERR (read failure, non-finite values). */
+int ddsp_dataset_read(const ddsp_dataset *ds, int64_t i, float *audio, float *f0_hz,
+                      float *loudness_db);
+void ddsp_dataset_close(ddsp_dataset *ds);
+
+#endif
