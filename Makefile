@@ -1,6 +1,6 @@
 # Convenience front end: every target installs missing Debian packages and builds first.
 #   make         set-up: install deps, configure, build (build/)
-#   make run     the main job on the bundled data/
+#   make run     the main job: train the model on the bundled data/ (a few minutes)
 #   make test    the test suite (ctest)
 #   make bench   benchmarks side by side with the PyTorch peer (installs it)
 BUILD ?= build
@@ -17,7 +17,7 @@ configure: deps
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 
 run: all
-	./$(BUILD)/ddsp loss data/violin.wav data/flute.wav --length 64000 --grad-out $(BUILD)/loss_violin_flute.h5
+	./$(BUILD)/ddsp train --out runs/demo
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j 2
@@ -25,6 +25,7 @@ test: all
 bench: all
 	./install-deps.sh --bench
 	tests/bench/bench_mss.sh $(BUILD)
+	tests/bench/bench_train.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -14,6 +14,8 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"train", cmd_train, "train the DDSP model (one process or mpirun/srun across nodes)"},
+    {"prepare", cmd_prepare, "cut recordings into a training dataset (f0, loudness) in HDF5"},
     {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
 };
 

@@ -1,0 +1,38 @@
+/* ddsp/train.h — one training batch end to end, between the dataset and the optimiser:
+ * decoder -> synth -> MSS loss -> backward into the model's gradient buffer.
+ *
+ * The filtered-noise source of example `id` at update `step` is uniform noise from the
+ * counter-based RNG keyed by (seed, step, id): the same whatever thread or rank computes the
+ * example, so a run is reproducible for any split of the batch.
+ */
+#ifndef DDSP_TRAIN_H
+#define DDSP_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ddsp/loss.h"
+#include "ddsp/model.h"
+
+/* Buffers for batches of up to max_batch examples of F frames, allocated once; m is
+ * borrowed (it must outlive t). NULL + ddsp_error on failure. _free(NULL) is a no-op. */
+typedef struct ddsp_trainer ddsp_trainer;
+ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size_t max_batch,
+                                size_t F);
+void ddsp_trainer_free(ddsp_trainer *t);
+/* Loss of the batch (mean over its B examples, per scale in *value if non-NULL); with
+ * grad != 0 also accumulates gradients scaled by `grad_scale` (1 for a single process; the
+ * share of the global batch under MPI). f0_hz, loudness_db (B, F), target (B, N), ids (B)
+ * the examples' global ids for the noise stream. */
+double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0_hz,
+                         const float *loudness_db, const float *target, const int64_t *ids,
+                         size_t B, uint64_t seed, uint64_t step, int grad, float grad_scale);
+/* The audio (B, N) the last step synthesised (owned by t). */
+const float *ddsp_trainer_audio(const ddsp_trainer *t);
+/* Synthesize audio (B, N) from features with noise keyed by (seed, step, ids) and no loss;
+ * parts: 0 all, 1 harmonic only, 2 noise only. */
+void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
+                             const float *loudness_db, const int64_t *ids, size_t B,
+                             uint64_t seed, uint64_t step, int parts);
+
+#endif

@@ -1,0 +1,109 @@
+/* One training batch: decoder -> synth -> MSS -> backward (see ddsp/train.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ddsp/train.h"
+#include "ddsp/util.h"
+
+struct ddsp_trainer {
+    ddsp_model *m;
+    ddsp_model_acts *acts;
+    ddsp_synth *syn;
+    ddsp_mss *mss;
+    size_t max_B, F, N, K;
+    float *noise;   /* (B, N) */
+    float *audio;   /* (B, N) */
+    float *d_audio; /* (B, N) */
+    float *d_raw;   /* (B, F, K) */
+};
+
+ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size_t max_batch,
+                                size_t F) {
+    ddsp_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        ddsp_error("out of memory");
+        return NULL;
+    }
+    t->m = m;
+    t->max_B = max_batch, t->F = F;
+    t->N = F * (size_t)m->cfg.synth.hop;
+    t->K = ddsp_synth_n_controls(&m->cfg.synth);
+    t->acts = ddsp_model_acts_init(m, max_batch, F);
+    t->syn = t->acts ? ddsp_synth_init(&m->cfg.synth, max_batch, F) : NULL;
+    t->mss = t->syn ? ddsp_mss_init(loss, max_batch, t->N) : NULL;
+    if (!t->mss) {
+        ddsp_trainer_free(t);
+        return NULL;
+    }
+    t->noise = ddsp_alloc(sizeof(float) * max_batch * t->N);
+    t->audio = ddsp_alloc(sizeof(float) * max_batch * t->N);
+    t->d_audio = ddsp_alloc(sizeof(float) * max_batch * t->N);
+    t->d_raw = ddsp_alloc(sizeof(float) * max_batch * F * t->K);
+    if (!t->noise || !t->audio || !t->d_audio || !t->d_raw) {
+        ddsp_trainer_free(t);
+        ddsp_error("out of memory for training buffers (batch %zu)", max_batch);
+        return NULL;
+    }
+    return t;
+}
+
+void ddsp_trainer_free(ddsp_trainer *t) {
+    if (!t) return;
+    ddsp_model_acts_free(t->acts);
+    ddsp_synth_free(t->syn);
+    ddsp_mss_free(t->mss);
+    ddsp_free(t->noise);
+    ddsp_free(t->audio);
+    ddsp_free(t->d_audio);
+    ddsp_free(t->d_raw);
+    free(t);
+}
+
+static void draw_noise(ddsp_trainer *t, const int64_t *ids, size_t B, uint64_t seed,
+                       uint64_t step) {
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < B; b++)
+        ddsp_rng_uniform(t->noise + b * t->N, t->N, ddsp_rng_key(seed, step, (uint64_t)ids[b]), 0,
+                         -1.0f, 1.0f);
+}
+
+static const float *reverb_ir(const ddsp_trainer *t) {
+    return t->m->cfg.synth.reverb ? ddsp_model_param(t->m, "reverb/ir") : NULL;
+}
+
+double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0_hz,
+                         const float *loudness_db, const float *target, const int64_t *ids,
+                         size_t B, uint64_t seed, uint64_t step, int grad, float grad_scale) {
+    DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
+    const float *raw = ddsp_decoder_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    draw_noise(t, ids, B, seed, step);
+    ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
+    ddsp_mss_value v;
+    if (!grad) {
+        ddsp_mss_forward(t->mss, &v, NULL, target, t->audio, B);
+    } else {
+        memset(t->d_audio, 0, sizeof(float) * B * t->N);
+        ddsp_mss_backward(t->mss, t->d_audio, &v, NULL, target, t->audio, B, grad_scale);
+        float *d_ir = t->m->cfg.synth.reverb ? ddsp_model_grad(t->m, "reverb/ir") : NULL;
+        ddsp_synth_backward(t->syn, t->d_raw, d_ir, t->d_audio, B);
+        ddsp_decoder_backward(t->m, t->acts, t->d_raw, B);
+    }
+    if (value) *value = v;
+    return v.total;
+}
+
+const float *ddsp_trainer_audio(const ddsp_trainer *t) {
+    return t->audio;
+}
+
+void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
+                             const float *loudness_db, const int64_t *ids, size_t B,
+                             uint64_t seed, uint64_t step, int parts) {
+    DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
+    const float *raw = ddsp_decoder_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    draw_noise(t, ids, B, seed, step);
+    ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
+    const float *src = parts == 1 ? ddsp_synth_harmonic(t->syn)
+                       : parts == 2 ? ddsp_synth_noise(t->syn) : t->audio;
+    memcpy(audio, src, sizeof(float) * B * t->N);
+}

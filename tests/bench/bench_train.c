@@ -1,0 +1,130 @@
+/* Benchmark: one full training step of the solo_instrument model (decoder, synth, MSS l1log,
+ * backward, global-norm clip, Adam) on B 4 s examples, the same work as the peer's
+ * `ddsp_ref.py bench`. Prints the median/min seconds per step, audio-seconds per second, the
+ * FLOP rate (28.8 GFLOP per example per step, as the issue counts it: every GEMM of the
+ * decoder forward + backward) next to a 2048^3 sgemm measured in the same process, and the
+ * peak resident memory.
+ *   bench_train --batch B [--steps K] [--warmup W] [--model full|small] [--reverb]
+ * threads: OMP_NUM_THREADS (OpenBLAS follows it). */
+#include "ddsp/model.h"
+#include "ddsp/optim.h"
+#include "ddsp/train.h"
+#include "ddsp/util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* GEMM flops per frame of the decoder, forward (backward = 2x forward). */
+static double decoder_flops_per_frame(const ddsp_model_config *c, size_t K) {
+    const double C = c->hidden, G = c->gru_units, L = c->n_layers;
+    double f = 2 * (2 * (1 * C + (L - 1) * C * C));          /* ld and f0 stacks */
+    f += 2 * (2 * C * 3 * G + G * 3 * G);                     /* GRU input + recurrent */
+    f += 2 * ((2 * C + G) * C + (L - 1) * C * C) + 2 * C * K; /* output stack + dense */
+    return f;
+}
+
+static double sgemm_gflops(void) {
+    const int n = 2048;
+    float *a = ddsp_alloc(sizeof(float) * n * n), *b = ddsp_alloc(sizeof(float) * n * n),
+          *c = ddsp_alloc(sizeof(float) * n * n);
+    for (int i = 0; i < n * n; i++) a[i] = 1e-3f * (float)(i % 7), b[i] = 1e-3f * (float)(i % 5);
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t = ddsp_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        t = ddsp_now() - t;
+        if (t < best) best = t;
+    }
+    ddsp_free(a), ddsp_free(b), ddsp_free(c);
+    return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+int main(int argc, char **argv) {
+    size_t B = 4, steps = 7, warmup = 2;
+    const char *model = "full";
+    int reverb = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reverb")) reverb = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) B = (size_t)atol(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = (size_t)atol(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) warmup = (size_t)atol(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
+    }
+    const size_t F = 1000, N = 64000;
+    ddsp_model_config mc;
+    if (ddsp_model_config_preset(&mc, model)) {
+        fprintf(stderr, "%s\n", ddsp_last_error());
+        return 2;
+    }
+    mc.synth.reverb = reverb;
+    ddsp_model m;
+    ddsp_adam o;
+    ddsp_adam_config ac;
+    ddsp_adam_config_default(&ac);
+    ddsp_mss_config lc;
+    ddsp_mss_config_default(&lc);
+    if (ddsp_model_init(&m, &mc) || ddsp_adam_init(&o, &ac, m.n_params)) return 1;
+    ddsp_model_init_weights(&m, 0);
+    ddsp_trainer *tr = ddsp_trainer_init(&m, &lc, B, F);
+    if (!tr) {
+        fprintf(stderr, "%s\n", ddsp_last_error());
+        return 1;
+    }
+    /* plausible inputs: notes with vibrato, a loudness envelope, a harmonic target */
+    float *f0 = ddsp_alloc(sizeof(float) * B * F), *ld = ddsp_alloc(sizeof(float) * B * F);
+    float *x = ddsp_alloc(sizeof(float) * B * N);
+    int64_t *ids = malloc(sizeof(int64_t) * B);
+    for (size_t b = 0; b < B; b++) {
+        ids[b] = (int64_t)b;
+        for (size_t f = 0; f < F; f++) {
+            const double t = f / 250.0;
+            f0[b * F + f] = (float)(196.0 * pow(2.0, (double)((b + f / 125) % 24) / 12.0) *
+                                    (1.0 + 0.006 * sin(2 * 3.14159265 * 5.5 * t)));
+            ld[b * F + f] = (float)(-60.0 + 45.0 * (0.5 - 0.5 * cos(2 * 3.14159265 * fmod(t, 0.5) / 0.5)));
+        }
+        double ph = 0.0;
+        for (size_t i = 0; i < N; i++) {
+            ph += 2 * 3.14159265 * f0[b * F + i / 64] / 16000.0;
+            x[b * N + i] = (float)(0.1 * sin(ph) + 0.05 * sin(2 * ph));
+        }
+    }
+    const double gf = sgemm_gflops();
+    double *times = malloc(sizeof(double) * (steps + warmup));
+    double loss0 = 0.0, loss1 = 0.0;
+    for (size_t s = 0; s < warmup + steps; s++) {
+        const double t0 = ddsp_now();
+        ddsp_model_zero_grad(&m);
+        const double L = ddsp_trainer_step(tr, NULL, f0, ld, x, ids, B, 1, s, 1, 1.0f);
+        const double gn = ddsp_grad_norm(m.grads, m.n_params);
+        ddsp_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
+        ddsp_adam_update(&o, m.params, m.grads);
+        times[s] = ddsp_now() - t0;
+        if (s == 0) loss0 = L;
+        loss1 = L;
+    }
+    qsort(times + warmup, steps, sizeof(double), cmp_double);
+    const double med = times[warmup + steps / 2], mn = times[warmup];
+    const double flop = 3.0 * decoder_flops_per_frame(&mc, ddsp_synth_n_controls(&mc.synth)) *
+                        (double)F * (double)B;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("train_c model=%s batch=%zu threads=%d reverb=%d steps=%zu median_s=%.4f min_s=%.4f "
+           "audio_s_per_s=%.3f gflop_per_step=%.2f gflops=%.1f sgemm_gflops=%.1f "
+           "peak_rss_mb=%.0f loss_first=%.4f loss_last=%.4f\n",
+           model, B, omp_get_max_threads(), reverb, steps, med, mn, (double)B * 4.0 / med,
+           flop / 1e9, flop / med / 1e9, gf, ru.ru_maxrss / 1024.0, loss0, loss1);
+    ddsp_trainer_free(tr);
+    ddsp_adam_free(&o);
+    ddsp_model_free(&m);
+    return 0;
+}
