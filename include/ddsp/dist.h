@@ -22,6 +22,10 @@ const char *ddsp_mpi_strerror(int err);
 /* Abort every rank with exit code `code` (use when one rank fails where the others would
  * wait in a collective). Never returns. */
 void ddsp_dist_abort(const ddsp_dist *d, int code) __attribute__((noreturn));
+/* Make every rank's FFTW plans identical to rank 0's: rank 0 has planned (FFTW_MEASURE);
+ * its wisdom, float (fftwf_mpi_broadcast_wisdom) and double, is broadcast and imported, so
+ * the other ranks then plan instantly and pick the same algorithms. Collective. */
+int ddsp_dist_share_wisdom(const ddsp_dist *d);
 /* Agree on failure: returns non-zero on every rank if `failed` is non-zero on any rank. */
 int ddsp_dist_any(const ddsp_dist *d, int failed);
 

@@ -1,5 +1,9 @@
-/* HDF5 checkpoints (see ddsp/ckpt.h): a loop over the model's tensor table. */
+/* HDF5 checkpoints (see ddsp/ckpt.h): a loop over the model's tensor table plus the run's
+ * state, history and monitoring spectrograms; atomic replace on write. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <fftw3.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,72 +14,227 @@
 #include "ddsp/ckpt.h"
 #include "ddsp/util.h"
 
-static int write_tensor(hid_t loc, const char *name, const float *v, const ddsp_tensor *t) {
-    hsize_t dims[2] = {t->shape[0], t->shape[1]};
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t sp = H5Screate_simple(t->rank, dims, NULL);
+/* ------------------------------------------------------------------ history */
+static int grow(void **p, size_t elem, int64_t cap) {
+    void *q = realloc(*p, elem * (size_t)cap);
+    if (!q) return ddsp_error("out of memory growing the training history");
+    *p = q;
+    return DDSP_OK;
+}
+
+int ddsp_history_add(ddsp_history *h, int64_t step, double loss, double grad_norm, double lr,
+                     double audio_s_per_s, double elapsed_s) {
+    if (h->n == h->cap) {
+        const int64_t c = h->cap ? 2 * h->cap : 1024;
+        if (grow((void **)&h->step, sizeof(int64_t), c) || grow((void **)&h->train_loss, 8, c) ||
+            grow((void **)&h->grad_norm, 8, c) || grow((void **)&h->lr, 8, c) ||
+            grow((void **)&h->audio_s_per_s, 8, c) || grow((void **)&h->elapsed_s, 8, c))
+            return DDSP_ERR;
+        h->cap = c;
+    }
+    h->step[h->n] = step, h->train_loss[h->n] = loss, h->grad_norm[h->n] = grad_norm;
+    h->lr[h->n] = lr, h->audio_s_per_s[h->n] = audio_s_per_s, h->elapsed_s[h->n] = elapsed_s;
+    h->n++;
+    return DDSP_OK;
+}
+
+int ddsp_history_add_valid(ddsp_history *h, int64_t step, double loss) {
+    if (h->nv == h->vcap) {
+        const int64_t c = h->vcap ? 2 * h->vcap : 64;
+        if (grow((void **)&h->valid_step, sizeof(int64_t), c) || grow((void **)&h->valid_loss, 8, c))
+            return DDSP_ERR;
+        h->vcap = c;
+    }
+    h->valid_step[h->nv] = step, h->valid_loss[h->nv] = loss;
+    h->nv++;
+    return DDSP_OK;
+}
+
+void ddsp_history_free(ddsp_history *h) {
+    if (!h) return;
+    free(h->step), free(h->train_loss), free(h->grad_norm), free(h->lr);
+    free(h->audio_s_per_s), free(h->elapsed_s), free(h->valid_step), free(h->valid_loss);
+    memset(h, 0, sizeof *h);
+}
+
+/* ------------------------------------------------------------------ writing */
+static hid_t lcpl_intermediate(void) {
+    hid_t l = H5Pcreate(H5P_LINK_CREATE);
+    if (l >= 0) H5Pset_create_intermediate_group(l, 1);
+    return l;
+}
+
+/* float32 dataset of rank 1 or 2 at `name` (intermediate groups created) */
+static int write_f32(hid_t loc, const char *name, const float *v, int rank, size_t d0, size_t d1) {
+    hsize_t dims[2] = {d0, d1};
+    hid_t lcpl = lcpl_intermediate();
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t ds = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    int ok = ds >= 0 && (d0 == 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);
     H5Pclose(lcpl);
-    return ok ? DDSP_OK : DDSP_ERR;
+    return ok ? DDSP_OK : ddsp_error("cannot write '/%s'", name);
+}
+
+static int write_1d(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v, int64_t n) {
+    hsize_t d = (hsize_t)n;
+    hid_t lcpl = lcpl_intermediate();
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t ds = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = ds >= 0 && (n == 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    H5Pclose(lcpl);
+    return ok ? DDSP_OK : ddsp_error("cannot write '/%s'", name);
+}
+
+/* scalar fixed-length string dataset (FFTW wisdom can exceed the 64 KB attribute limit) */
+static int write_str_ds(hid_t loc, const char *name, const char *s) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(s) + 1);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t ds = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = ds >= 0 && H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) >= 0;
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return ok ? DDSP_OK : ddsp_error("cannot write '/%s'", name);
+}
+
+static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
+                        const ddsp_ckpt_info *info) {
+    const ddsp_model_config *c = &m->cfg;
+    int rc = 0;
+    rc |= ddsp_h5_attr_str(g, "ddsp_version", DDSP_VERSION);
+    rc |= ddsp_h5_attr_i64(g, "model_hidden", c->hidden);
+    rc |= ddsp_h5_attr_i64(g, "model_gru_units", c->gru_units);
+    rc |= ddsp_h5_attr_i64(g, "model_layers", c->n_layers);
+    rc |= ddsp_h5_attr_f64(g, "model_ld_range", c->ld_range);
+    rc |= ddsp_h5_attr_i64(g, "model_n_weights", (int64_t)m->n_weights);
+    rc |= ddsp_h5_attr_i64(g, "synth_sample_rate", c->synth.sample_rate);
+    rc |= ddsp_h5_attr_i64(g, "synth_hop", c->synth.hop);
+    rc |= ddsp_h5_attr_i64(g, "synth_harmonics", c->synth.n_harmonics);
+    rc |= ddsp_h5_attr_i64(g, "synth_noise_bands", c->synth.n_noise_bands);
+    rc |= ddsp_h5_attr_str(g, "synth_amp_interp", c->synth.amp_interp == DDSP_AMP_LINEAR ? "linear" : "window");
+    rc |= ddsp_h5_attr_i64(g, "synth_reverb", c->synth.reverb);
+    rc |= ddsp_h5_attr_i64(g, "synth_reverb_length", c->synth.reverb_length);
+    if (l) {
+        rc |= ddsp_h5_attr_str(g, "loss_type", ddsp_mss_type_name(l->type));
+        rc |= ddsp_h5_attr_str(g, "loss_log_mode", ddsp_mss_log_mode_name(l->log_mode));
+        int64_t sc[DDSP_MSS_MAX_SCALES];
+        for (int s = 0; s < l->n_scales; s++) sc[s] = l->scales[s];
+        rc |= ddsp_h5_attr_i64v(g, "loss_scales", sc, (size_t)l->n_scales);
+        rc |= ddsp_h5_attr_f64(g, "loss_overlap", l->overlap);
+        rc |= ddsp_h5_attr_str(g, "loss_precision", l->precision == DDSP_MSS_FAST ? "fast" : "exact");
+    }
+    if (o) {
+        rc |= ddsp_h5_attr_f64(g, "adam_lr", o->cfg.lr);
+        rc |= ddsp_h5_attr_f64(g, "adam_beta1", o->cfg.beta1);
+        rc |= ddsp_h5_attr_f64(g, "adam_beta2", o->cfg.beta2);
+        rc |= ddsp_h5_attr_f64(g, "adam_eps", o->cfg.eps);
+        rc |= ddsp_h5_attr_f64(g, "adam_clip_norm", o->cfg.clip_norm);
+        rc |= ddsp_h5_attr_f64(g, "adam_decay_rate", o->cfg.decay_rate);
+        rc |= ddsp_h5_attr_f64(g, "adam_decay_steps", o->cfg.decay_steps);
+    }
+    for (int i = 0; i < info->n_extra; i++) rc |= ddsp_h5_attr_str(g, info->keys[i], info->values[i]);
+    return rc ? DDSP_ERR : DDSP_OK;
 }
 
 static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
                      const ddsp_ckpt_info *info) {
-    const ddsp_model_config *c = &m->cfg;
+    const ddsp_ckpt_state *st = &info->state;
     int rc = 0;
     rc |= ddsp_h5_attr_str(f, "format", DDSP_CKPT_FORMAT);
     rc |= ddsp_h5_attr_i64(f, "format_version", DDSP_CKPT_VERSION);
     rc |= ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION);
-    rc |= ddsp_h5_attr_i64(f, "step", info->step);
-    rc |= ddsp_h5_attr_i64(f, "seed", (int64_t)info->seed);
-    rc |= ddsp_h5_attr_i64(f, "model_hidden", c->hidden);
-    rc |= ddsp_h5_attr_i64(f, "model_gru_units", c->gru_units);
-    rc |= ddsp_h5_attr_i64(f, "model_layers", c->n_layers);
-    rc |= ddsp_h5_attr_f64(f, "model_ld_range", c->ld_range);
-    rc |= ddsp_h5_attr_i64(f, "synth_sample_rate", c->synth.sample_rate);
-    rc |= ddsp_h5_attr_i64(f, "synth_hop", c->synth.hop);
-    rc |= ddsp_h5_attr_i64(f, "synth_harmonics", c->synth.n_harmonics);
-    rc |= ddsp_h5_attr_i64(f, "synth_noise_bands", c->synth.n_noise_bands);
-    rc |= ddsp_h5_attr_str(f, "synth_amp_interp", c->synth.amp_interp == DDSP_AMP_LINEAR ? "linear" : "window");
-    rc |= ddsp_h5_attr_i64(f, "synth_reverb", c->synth.reverb);
-    rc |= ddsp_h5_attr_i64(f, "synth_reverb_length", c->synth.reverb_length);
-    rc |= ddsp_h5_attr_i64(f, "n_params", (int64_t)m->n_params);
-    if (l) {
-        rc |= ddsp_h5_attr_str(f, "loss_type", ddsp_mss_type_name(l->type));
-        rc |= ddsp_h5_attr_str(f, "loss_log_mode", ddsp_mss_log_mode_name(l->log_mode));
-        int64_t sc[DDSP_MSS_MAX_SCALES];
-        for (int s = 0; s < l->n_scales; s++) sc[s] = l->scales[s];
-        rc |= ddsp_h5_attr_i64v(f, "loss_scales", sc, (size_t)l->n_scales);
-        rc |= ddsp_h5_attr_f64(f, "loss_overlap", l->overlap);
-    }
-    if (o) {
-        rc |= ddsp_h5_attr_f64(f, "adam_lr", o->cfg.lr);
-        rc |= ddsp_h5_attr_f64(f, "adam_beta1", o->cfg.beta1);
-        rc |= ddsp_h5_attr_f64(f, "adam_beta2", o->cfg.beta2);
-        rc |= ddsp_h5_attr_f64(f, "adam_eps", o->cfg.eps);
-        rc |= ddsp_h5_attr_f64(f, "adam_clip_norm", o->cfg.clip_norm);
-        rc |= ddsp_h5_attr_f64(f, "adam_decay_rate", o->cfg.decay_rate);
-        rc |= ddsp_h5_attr_f64(f, "adam_decay_steps", o->cfg.decay_steps);
-        rc |= ddsp_h5_attr_i64(f, "adam_step", o->step);
-    }
-    for (int i = 0; i < info->n_extra; i++) rc |= ddsp_h5_attr_str(f, info->keys[i], info->values[i]);
+    rc |= ddsp_h5_attr_i64(f, "step", st->step);
     if (rc) return DDSP_ERR;
-    char name[128];
+    hid_t g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return DDSP_ERR;
+    rc = write_config(g, m, o, l, info);
+    H5Gclose(g);
+    if (rc) return DDSP_ERR;
+
+    g = H5Gcreate2(f, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return DDSP_ERR;
+    rc |= ddsp_h5_attr_i64(g, "step", st->step);
+    rc |= ddsp_h5_attr_i64(g, "seed", (int64_t)st->seed);
+    rc |= ddsp_h5_attr_i64(g, "epoch", st->epoch);
+    rc |= ddsp_h5_attr_i64(g, "epoch_position", st->epoch_position);
+    rc |= ddsp_h5_attr_i64(g, "n_ranks", st->n_ranks);
+    rc |= ddsp_h5_attr_str(g, "rng", "counter-based: noise of example e at step s is keyed by "
+                                     "(seed, s, e); epoch order by (seed, epoch)");
+    char *wf = fftwf_export_wisdom_to_string(), *wd = fftw_export_wisdom_to_string();
+    rc |= write_str_ds(g, "fftw_wisdom_float", wf ? wf : "");
+    rc |= write_str_ds(g, "fftw_wisdom_double", wd ? wd : "");
+    free(wf), free(wd);
+    H5Gclose(g);
+    if (rc) return DDSP_ERR;
+
+    char name[160];
     for (int i = 0; i < m->n_tensors; i++) {
         const ddsp_tensor *t = &m->tensors[i];
         snprintf(name, sizeof name, "model/%s", t->name);
-        if (write_tensor(f, name, m->params + t->offset, t)) return DDSP_ERR;
+        if (write_f32(f, name, m->params + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
         if (!o) continue;
         snprintf(name, sizeof name, "optimizer/m/%s", t->name);
-        if (write_tensor(f, name, o->m + t->offset, t)) return DDSP_ERR;
+        if (write_f32(f, name, o->m + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
         snprintf(name, sizeof name, "optimizer/v/%s", t->name);
-        if (write_tensor(f, name, o->v + t->offset, t)) return DDSP_ERR;
+        if (write_f32(f, name, o->v + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
     }
-    return DDSP_OK;
+    if (o) {
+        hid_t og = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+        if (og < 0 || ddsp_h5_attr_i64(og, "step", o->step)) rc = DDSP_ERR;
+        if (og >= 0) H5Gclose(og);
+        if (rc) return DDSP_ERR;
+    }
+
+    const ddsp_history *h = info->history;
+    const ddsp_history empty = {0};
+    if (!h) h = &empty;
+    if (write_1d(f, "history/step", H5T_STD_I64LE, H5T_NATIVE_INT64, h->step, h->n) ||
+        write_1d(f, "history/train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->train_loss, h->n) ||
+        write_1d(f, "history/grad_norm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->grad_norm, h->n) ||
+        write_1d(f, "history/lr", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->lr, h->n) ||
+        write_1d(f, "history/audio_s_per_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->audio_s_per_s, h->n) ||
+        write_1d(f, "history/elapsed_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->elapsed_s, h->n) ||
+        write_1d(f, "history/valid_step", H5T_STD_I64LE, H5T_NATIVE_INT64, h->valid_step, h->nv) ||
+        write_1d(f, "history/valid_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->valid_loss, h->nv))
+        return DDSP_ERR;
+
+    g = H5Gcreate2(f, "spectrograms", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return DDSP_ERR;
+    rc |= ddsp_h5_attr_i64(g, "n_fft", info->monitor_n_fft);
+    rc |= ddsp_h5_attr_i64(g, "hop", info->monitor_hop);
+    rc |= ddsp_h5_attr_str(g, "values", "log(|STFT| + 1e-5), periodic Hann, frames x bins");
+    for (int k = 0; k < info->n_monitor && !rc; k++) {
+        const ddsp_ckpt_monitor *e = &info->monitor[k];
+        char grp[64];
+        snprintf(grp, sizeof grp, "example_%d", k);
+        hid_t eg = H5Gcreate2(g, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (eg < 0) {
+            rc = DDSP_ERR;
+            break;
+        }
+        rc |= ddsp_h5_attr_i64(eg, "example", e->example);
+        rc |= write_f32(eg, "target_logmag", e->target_logmag, 2, info->monitor_F, info->monitor_K);
+        rc |= write_f32(eg, "recon_logmag", e->recon_logmag, 2, info->monitor_F, info->monitor_K);
+        rc |= write_f32(eg, "target_audio", e->target_audio, 1, info->monitor_N, 0);
+        rc |= write_f32(eg, "recon_audio", e->recon_audio, 1, info->monitor_N, 0);
+        H5Gclose(eg);
+    }
+    H5Gclose(g);
+    return rc ? DDSP_ERR : DDSP_OK;
+}
+
+static void fsync_path(const char *path, int dir) {
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
 int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
@@ -89,38 +248,143 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
     if (H5Fclose(f) < 0) rc = DDSP_ERR;
     if (rc != DDSP_OK) {
         unlink(tmp);
-        return ddsp_error("%s: cannot write checkpoint (disk full?); the previous checkpoint "
-                          "is untouched", path);
+        return ddsp_error("%s: cannot write checkpoint (disk full or quota?); the previous "
+                          "checkpoint is untouched", path);
     }
+    fsync_path(tmp, 0);
     if (rename(tmp, path) != 0) {
-        int e = errno;
+        const int e = errno;
         unlink(tmp);
         return ddsp_error("%s: cannot rename checkpoint into place (%s)", path, strerror(e));
     }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    fsync_path(slash ? dir : ".", 1);
     return DDSP_OK;
 }
 
-static int get_i(hid_t f, const char *path, const char *name, int *v) {
+/* ------------------------------------------------------------------ reading */
+static int get_i(hid_t g, const char *path, const char *name, int *v) {
     int64_t x;
-    if (ddsp_h5_attr_get_i64(f, name, &x)) return ddsp_error("%s: checkpoint lacks attribute '%s'", path, name);
+    if (ddsp_h5_attr_get_i64(g, name, &x)) return ddsp_error("%s: checkpoint lacks /config attribute '%s'", path, name);
     *v = (int)x;
     return DDSP_OK;
 }
 
-int ddsp_ckpt_read_model(const char *path, ddsp_model *m, int64_t *step, uint64_t *seed) {
+static int get_d(hid_t g, const char *path, const char *name, double *v) {
+    if (ddsp_h5_attr_get_f64(g, name, v)) return ddsp_error("%s: checkpoint lacks /config attribute '%s'", path, name);
+    return DDSP_OK;
+}
+
+static int read_tensor(hid_t f, const char *path, const char *name, const ddsp_tensor *t, float *dst) {
+    float *v = NULL;
+    uint64_t dims[8];
+    int r = 0;
+    if (ddsp_h5_read_f32(f, path, name, &v, dims, &r)) return DDSP_ERR;
+    int ok = r == t->rank && dims[0] == t->shape[0] && (r == 1 || dims[1] == t->shape[1]);
+    size_t bad = t->size;
+    for (size_t k = 0; ok && k < t->size; k++)
+        if (!isfinite(v[k])) ok = 0, bad = k;
+    if (ok) memcpy(dst, v, sizeof(float) * t->size);
+    ddsp_free(v);
+    if (ok) return DDSP_OK;
+    if (bad < t->size) return ddsp_error("%s: '/%s' holds a non-finite value at %zu", path, name, bad);
+    return ddsp_error("%s: '/%s' has shape %llu x %llu, expected %zu x %zu", path, name,
+                      (unsigned long long)dims[0], (unsigned long long)(r > 1 ? dims[1] : 1),
+                      t->shape[0], t->rank > 1 ? t->shape[1] : 1);
+}
+
+static int read_str_ds(hid_t loc, const char *name, char **out) {
+    *out = NULL;
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return DDSP_ERR;
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) return DDSP_ERR;
+    hid_t t = H5Dget_type(ds);
+    int rc = DDSP_ERR;
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0) {
+        size_t len = H5Tget_size(t);
+        char *s = calloc(len + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, len + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        if (s && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, s) >= 0) *out = s, rc = DDSP_OK;
+        else free(s);
+        H5Tclose(mt);
+    }
+    H5Tclose(t);
+    H5Dclose(ds);
+    return rc;
+}
+
+static int read_1d(hid_t f, const char *path, const char *name, hid_t mtype, size_t elem, void **out,
+                   int64_t *n) {
+    *out = NULL;
+    if (H5Lexists(f, "history", H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0)
+        return ddsp_error("%s: missing '/%s'", path, name);
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    hsize_t d = 0;
+    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &d, NULL) >= 0;
+    void *v = ok ? malloc(elem * (d + 1)) : NULL;
+    ok = ok && v && (d == 0 || H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    if (!ok) {
+        free(v);
+        return ddsp_error("%s: cannot read '/%s'", path, name);
+    }
+    *out = v;
+    *n = (int64_t)d;
+    return DDSP_OK;
+}
+
+static int read_history(hid_t f, const char *path, ddsp_history *h) {
+    memset(h, 0, sizeof *h);
+    int64_t n[6], nv[2];
+    int rc = 0;
+    rc |= read_1d(f, path, "history/step", H5T_NATIVE_INT64, 8, (void **)&h->step, &n[0]);
+    rc |= read_1d(f, path, "history/train_loss", H5T_NATIVE_DOUBLE, 8, (void **)&h->train_loss, &n[1]);
+    rc |= read_1d(f, path, "history/grad_norm", H5T_NATIVE_DOUBLE, 8, (void **)&h->grad_norm, &n[2]);
+    rc |= read_1d(f, path, "history/lr", H5T_NATIVE_DOUBLE, 8, (void **)&h->lr, &n[3]);
+    rc |= read_1d(f, path, "history/audio_s_per_s", H5T_NATIVE_DOUBLE, 8, (void **)&h->audio_s_per_s, &n[4]);
+    rc |= read_1d(f, path, "history/elapsed_s", H5T_NATIVE_DOUBLE, 8, (void **)&h->elapsed_s, &n[5]);
+    rc |= read_1d(f, path, "history/valid_step", H5T_NATIVE_INT64, 8, (void **)&h->valid_step, &nv[0]);
+    rc |= read_1d(f, path, "history/valid_loss", H5T_NATIVE_DOUBLE, 8, (void **)&h->valid_loss, &nv[1]);
+    if (rc) {
+        ddsp_history_free(h);
+        return DDSP_ERR;
+    }
+    for (int i = 1; i < 6; i++)
+        if (n[i] != n[0]) rc = 1;
+    if (rc || nv[0] != nv[1]) {
+        ddsp_history_free(h);
+        return ddsp_error("%s: /history datasets have different lengths", path);
+    }
+    /* realloc'd arrays: capacity is their current length */
+    h->n = h->cap = n[0];
+    h->nv = h->vcap = nv[0];
+    return DDSP_OK;
+}
+
+int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
+                   ddsp_history *history, ddsp_mss_config *loss, int import_wisdom) {
     memset(m, 0, sizeof *m);
+    if (o) memset(o, 0, sizeof *o);
+    if (history) memset(history, 0, sizeof *history);
     ddsp_h5_quiet();
     if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path);
-    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file", path);
+    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a checkpoint is)", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
+    hid_t g = -1, sg = -1;
     int rc = DDSP_ERR;
-    char fmt[64] = "";
+    char fmt[64] = "", interp[16] = "";
     int64_t ver = 0;
     ddsp_model_config c;
-    char interp[16];
     if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_CKPT_FORMAT)) {
-        ddsp_error("%s: not a ddsp checkpoint (format '%s')", path, fmt[0] ? fmt : "missing");
+        ddsp_error("%s: not a ddsp checkpoint (format attribute '%s')", path, fmt[0] ? fmt : "missing");
         goto cleanup;
     }
     if (ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != DDSP_CKPT_VERSION) {
@@ -128,20 +392,23 @@ int ddsp_ckpt_read_model(const char *path, ddsp_model *m, int64_t *step, uint64_
                    DDSP_CKPT_VERSION);
         goto cleanup;
     }
-    ddsp_model_config_preset(&c, "full");
-    if (get_i(f, path, "model_hidden", &c.hidden) || get_i(f, path, "model_gru_units", &c.gru_units) ||
-        get_i(f, path, "model_layers", &c.n_layers) ||
-        get_i(f, path, "synth_sample_rate", &c.synth.sample_rate) ||
-        get_i(f, path, "synth_hop", &c.synth.hop) ||
-        get_i(f, path, "synth_harmonics", &c.synth.n_harmonics) ||
-        get_i(f, path, "synth_noise_bands", &c.synth.n_noise_bands) ||
-        get_i(f, path, "synth_reverb", &c.synth.reverb) ||
-        get_i(f, path, "synth_reverb_length", &c.synth.reverb_length))
+    if (H5Lexists(f, "config", H5P_DEFAULT) <= 0 || (g = H5Gopen2(f, "config", H5P_DEFAULT)) < 0) {
+        ddsp_error("%s: checkpoint has no /config group", path);
         goto cleanup;
-    if (ddsp_h5_attr_get_f64(f, "model_ld_range", &c.ld_range) ||
-        ddsp_h5_attr_get_str(f, "synth_amp_interp", interp, sizeof interp) ||
+    }
+    ddsp_model_config_preset(&c, "full");
+    if (get_i(g, path, "model_hidden", &c.hidden) || get_i(g, path, "model_gru_units", &c.gru_units) ||
+        get_i(g, path, "model_layers", &c.n_layers) || get_d(g, path, "model_ld_range", &c.ld_range) ||
+        get_i(g, path, "synth_sample_rate", &c.synth.sample_rate) ||
+        get_i(g, path, "synth_hop", &c.synth.hop) ||
+        get_i(g, path, "synth_harmonics", &c.synth.n_harmonics) ||
+        get_i(g, path, "synth_noise_bands", &c.synth.n_noise_bands) ||
+        get_i(g, path, "synth_reverb", &c.synth.reverb) ||
+        get_i(g, path, "synth_reverb_length", &c.synth.reverb_length))
+        goto cleanup;
+    if (ddsp_h5_attr_get_str(g, "synth_amp_interp", interp, sizeof interp) ||
         ddsp_synth_parse_amp_interp(&c.synth, interp)) {
-        ddsp_error("%s: bad model attributes", path);
+        ddsp_error("%s: bad /config attribute synth_amp_interp '%s'", path, interp);
         goto cleanup;
     }
     if (ddsp_model_init(m, &c)) {
@@ -150,29 +417,183 @@ int ddsp_ckpt_read_model(const char *path, ddsp_model *m, int64_t *step, uint64_
         ddsp_error("%s: %s", path, why);
         goto cleanup;
     }
-    for (int i = 0; i < m->n_tensors; i++) {
-        const ddsp_tensor *t = &m->tensors[i];
-        char name[128];
-        snprintf(name, sizeof name, "model/%s", t->name);
-        float *v = NULL;
-        uint64_t dims[8];
-        int r = 0;
-        if (ddsp_h5_read_f32(f, path, name, &v, dims, &r)) goto cleanup;
-        int ok = r == t->rank && dims[0] == t->shape[0] && (r == 1 || dims[1] == t->shape[1]);
-        for (size_t k = 0; ok && k < t->size; k++) ok = isfinite(v[k]);
-        if (ok) memcpy(m->params + t->offset, v, sizeof(float) * t->size);
-        ddsp_free(v);
+    if (loss) {
+        char s[64];
+        int64_t sc[DDSP_MSS_MAX_SCALES];
+        ddsp_mss_config_default(loss);
+        if (ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s) || ddsp_mss_parse_type(loss, s) ||
+            ddsp_h5_attr_get_str(g, "loss_log_mode", s, sizeof s) || ddsp_mss_parse_log_mode(loss, s) ||
+            ddsp_h5_attr_get_str(g, "loss_precision", s, sizeof s) || ddsp_mss_parse_precision(loss, s) ||
+            get_d(g, path, "loss_overlap", &loss->overlap)) {
+            ddsp_error("%s: bad or missing loss settings in /config", path);
+            goto cleanup;
+        }
+        hid_t a = H5Aexists(g, "loss_scales") > 0 ? H5Aopen(g, "loss_scales", H5P_DEFAULT) : -1;
+        hid_t asp = a >= 0 ? H5Aget_space(a) : -1;
+        hssize_t ns = asp >= 0 ? H5Sget_simple_extent_npoints(asp) : -1;
+        int ok = ns >= 1 && ns <= DDSP_MSS_MAX_SCALES && H5Aread(a, H5T_NATIVE_INT64, sc) >= 0;
+        if (asp >= 0) H5Sclose(asp);
+        if (a >= 0) H5Aclose(a);
         if (!ok) {
-            ddsp_error("%s: tensor '/%s' has the wrong shape or non-finite values", path, name);
+            ddsp_error("%s: bad /config attribute loss_scales", path);
+            goto cleanup;
+        }
+        loss->n_scales = (int)ns;
+        for (int i = 0; i < loss->n_scales; i++) loss->scales[i] = (int)sc[i];
+        if (ddsp_mss_config_check(loss)) goto cleanup;
+    }
+    char name[160];
+    for (int i = 0; i < m->n_tensors; i++) {
+        snprintf(name, sizeof name, "model/%s", m->tensors[i].name);
+        if (read_tensor(f, path, name, &m->tensors[i], m->params + m->tensors[i].offset)) goto cleanup;
+    }
+    if (o) {
+        ddsp_adam_config ac;
+        ddsp_adam_config_default(&ac);
+        if (get_d(g, path, "adam_lr", &ac.lr) || get_d(g, path, "adam_beta1", &ac.beta1) ||
+            get_d(g, path, "adam_beta2", &ac.beta2) || get_d(g, path, "adam_eps", &ac.eps) ||
+            get_d(g, path, "adam_clip_norm", &ac.clip_norm) ||
+            get_d(g, path, "adam_decay_rate", &ac.decay_rate) ||
+            get_d(g, path, "adam_decay_steps", &ac.decay_steps) || ddsp_adam_init(o, &ac, m->n_params))
+            goto cleanup;
+        for (int i = 0; i < m->n_tensors; i++) {
+            snprintf(name, sizeof name, "optimizer/m/%s", m->tensors[i].name);
+            if (read_tensor(f, path, name, &m->tensors[i], o->m + m->tensors[i].offset)) goto cleanup;
+            snprintf(name, sizeof name, "optimizer/v/%s", m->tensors[i].name);
+            if (read_tensor(f, path, name, &m->tensors[i], o->v + m->tensors[i].offset)) goto cleanup;
+        }
+        hid_t og = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+        int64_t os = -1;
+        int ok = og >= 0 && ddsp_h5_attr_get_i64(og, "step", &os) == DDSP_OK && os >= 0;
+        if (og >= 0) H5Gclose(og);
+        if (!ok) {
+            ddsp_error("%s: missing /optimizer step", path);
+            goto cleanup;
+        }
+        o->step = os;
+    }
+    if (state || import_wisdom) {
+        if (H5Lexists(f, "state", H5P_DEFAULT) <= 0 || (sg = H5Gopen2(f, "state", H5P_DEFAULT)) < 0) {
+            ddsp_error("%s: checkpoint has no /state group", path);
             goto cleanup;
         }
     }
-    int64_t s = 0;
-    if (step) *step = ddsp_h5_attr_get_i64(f, "step", &s) == DDSP_OK ? s : 0;
-    if (seed) *seed = ddsp_h5_attr_get_i64(f, "seed", &s) == DDSP_OK ? (uint64_t)s : 0;
+    if (state) {
+        int64_t s = 0, seed = 0, ep = 0, pos = 0, nr = 0;
+        if (ddsp_h5_attr_get_i64(sg, "step", &s) || ddsp_h5_attr_get_i64(sg, "seed", &seed) ||
+            ddsp_h5_attr_get_i64(sg, "epoch", &ep) || ddsp_h5_attr_get_i64(sg, "epoch_position", &pos) ||
+            ddsp_h5_attr_get_i64(sg, "n_ranks", &nr) || s < 0 || ep < 0 || pos < 0) {
+            ddsp_error("%s: bad or missing /state attributes", path);
+            goto cleanup;
+        }
+        state->step = s, state->seed = (uint64_t)seed, state->epoch = ep;
+        state->epoch_position = pos, state->n_ranks = (int)nr;
+    }
+    if (import_wisdom) {
+        char *w = NULL;
+        if (read_str_ds(sg, "fftw_wisdom_float", &w) == DDSP_OK && w[0]) fftwf_import_wisdom_from_string(w);
+        free(w);
+        if (read_str_ds(sg, "fftw_wisdom_double", &w) == DDSP_OK && w[0]) fftw_import_wisdom_from_string(w);
+        free(w);
+    }
+    if (history && read_history(f, path, history)) goto cleanup;
     rc = DDSP_OK;
 cleanup:
+    if (sg >= 0) H5Gclose(sg);
+    if (g >= 0) H5Gclose(g);
     H5Fclose(f);
-    if (rc != DDSP_OK) ddsp_model_free(m);
+    if (rc != DDSP_OK) {
+        ddsp_model_free(m);
+        if (o) ddsp_adam_free(o);
+        if (history) ddsp_history_free(history);
+    }
     return rc;
+}
+
+int ddsp_ckpt_config_str(const char *path, const char *key, char *buf, size_t cap) {
+    ddsp_h5_quiet();
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
+    hid_t g = H5Lexists(f, "config", H5P_DEFAULT) > 0 ? H5Gopen2(f, "config", H5P_DEFAULT) : -1;
+    int rc = g >= 0 ? ddsp_h5_attr_get_str(g, key, buf, cap) : ddsp_error("%s: no /config", path);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return rc;
+}
+
+int ddsp_ckpt_read_model(const char *path, ddsp_model *m, int64_t *step, uint64_t *seed) {
+    ddsp_ckpt_state st;
+    if (ddsp_ckpt_read(path, m, NULL, &st, NULL, NULL, 0)) return DDSP_ERR;
+    if (step) *step = st.step;
+    if (seed) *seed = st.seed;
+    return DDSP_OK;
+}
+
+/* ------------------------------------------------------------------ run folders */
+void ddsp_ckpt_path(char *path, size_t cap, const char *run_dir, int64_t step) {
+    snprintf(path, cap, "%s/ckpt-%08lld.h5", run_dir, (long long)step);
+}
+
+/* steps of the ckpt-<step>.h5 files in dir, descending; caller frees */
+static int64_t *list_steps(const char *dir, int *n) {
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    int64_t *v = NULL;
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long long s;
+        char tail[8];
+        if (sscanf(e->d_name, "ckpt-%lld.%7s", &s, tail) == 2 && !strcmp(tail, "h5") && s >= 0) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                int64_t *nv = realloc(v, sizeof(int64_t) * (size_t)cap);
+                if (!nv) break;
+                v = nv;
+            }
+            v[(*n)++] = s;
+        }
+    }
+    closedir(d);
+    for (int i = 1; i < *n; i++) /* insertion sort, descending: a handful of files */
+        for (int j = i; j > 0 && v[j] > v[j - 1]; j--) {
+            int64_t t = v[j];
+            v[j] = v[j - 1], v[j - 1] = t;
+        }
+    return v;
+}
+
+int ddsp_ckpt_latest(const char *run_dir, char *path, size_t cap) {
+    int n = 0;
+    int64_t *steps = list_steps(run_dir, &n);
+    int rc = ddsp_error("%s: no checkpoint (ckpt-<step>.h5) found", run_dir);
+    ddsp_h5_quiet();
+    for (int i = 0; i < n; i++) {
+        ddsp_ckpt_path(path, cap, run_dir, steps[i]);
+        /* newest that opens as a checkpoint: a file cut short by a crash is skipped */
+        hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+        char fmt[64] = "";
+        int ok = f >= 0 && ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) == DDSP_OK &&
+                 !strcmp(fmt, DDSP_CKPT_FORMAT);
+        if (f >= 0) H5Fclose(f);
+        if (ok) {
+            rc = DDSP_OK;
+            break;
+        }
+        ddsp_log("warning: skipping unreadable checkpoint %s", path);
+    }
+    free(steps);
+    return rc;
+}
+
+void ddsp_ckpt_prune(const char *run_dir, int keep) {
+    int n = 0;
+    int64_t *steps = list_steps(run_dir, &n);
+    char path[4200];
+    for (int i = keep < 1 ? 1 : keep; i < n; i++) {
+        ddsp_ckpt_path(path, sizeof path, run_dir, steps[i]);
+        unlink(path);
+    }
+    free(steps);
 }

@@ -5,7 +5,8 @@
 #include <stddef.h>
 
 /* Exit codes of every subcommand. */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+/* EXIT_INTERRUPTED: stopped by SIGUSR1/SIGTERM after writing a checkpoint (resumable). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 int cmd_loss(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);

@@ -1,7 +1,8 @@
 /* `ddsp train`: train the solo_instrument model on a prepared dataset (or on audio files,
  * prepared first), as one process or data-parallel under mpirun/srun: each rank computes
  * its share of the global batch, gradients are summed with one MPI_Allreduce and every rank
- * applies the same Adam update. */
+ * applies the same Adam update. Checkpoints every K steps, at the end and on SIGUSR1/SIGTERM
+ * (what SLURM sends before a time limit or preemption); --resume continues bit for bit. */
 #include "cli/cli.h"
 #include "ddsp/audio.h"
 #include "ddsp/ckpt.h"
@@ -16,6 +17,7 @@
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 
 static const char *HELP =
     "usage: ddsp train [--data DATASET.h5 | AUDIO...] [options]\n"
+    "       ddsp train --resume RUN_DIR|CHECKPOINT.h5 [--steps N]\n"
     "\n"
     "Train the DDSP solo_instrument model (RnnFcDecoder + harmonic/noise synth, MSS loss,\n"
     "Adam). With no --data and no AUDIO it prepares the bundled data/ folder; AUDIO files or\n"
@@ -32,8 +35,8 @@ static const char *HELP =
     "\n"
     "options:\n"
     "  --data FILE.h5        dataset made by `ddsp prepare`\n"
-    "  --out RUN_DIR         where checkpoint.h5, train.csv, resynth.wav go (default runs/default)\n"
-    "  --steps N             optimiser steps (default 300; magenta trains ~30000)\n"
+    "  --out RUN_DIR         checkpoints, train.csv, resynth.wav (default runs/default)\n"
+    "  --steps N             train until step N (default 300; magenta trains ~30000)\n"
     "  --batch B             GLOBAL batch, split over ranks (default 4)\n"
     "  --lr X                Adam learning rate (default 3e-4)\n"
     "  --lr-decay X          multiply the rate by X every 10000 steps (default 1: off; magenta 0.98)\n"
@@ -44,23 +47,30 @@ static const char *HELP =
     "  --ld-range DB         loudness scaling range (default 120, ddsp<2.0; magenta HEAD 80)\n"
     "  --seed S              seed for weights, data order and noise (default 1)\n"
     "  --valid-every K       validation loss every K steps (default 100; 0 = only at the end)\n"
+    "  --ckpt-every K        checkpoint every K steps (default 100; 0 = only at the end)\n"
+    "  --keep N              keep the newest N checkpoints (default 3)\n"
+    "  --resume PATH         continue from RUN_DIR's newest checkpoint (starts fresh if it has\n"
+    "                        none, so a requeued job can always pass it) or from a checkpoint\n"
+    "                        file; model, loss, optimiser, seed, batch and dataset come from it\n"
     "  --log-every SECS      progress line interval (default 5)\n"
-    "threads: OMP_NUM_THREADS per process. exit status: 0 ok, 1 failure, 2 usage error.\n";
+    "signals: SIGUSR1/SIGTERM finish the current step, write a checkpoint and exit with 3.\n"
+    "threads: OMP_NUM_THREADS per process. exit status: 0 done, 1 failure, 2 usage error,\n"
+    "3 interrupted by a signal after checkpointing (resume with --resume RUN_DIR).\n";
 
 typedef struct {
-    const char *data, *out, *model, *loss;
-    size_t steps, batch, valid_every;
+    const char *data, *out, *model, *loss, *resume;
+    size_t steps, batch, valid_every, ckpt_every, keep;
     double lr, lr_decay, clip, ld_range, log_every;
     uint64_t seed;
-    int reverb;
+    int reverb, set_batch, set_data;
     const char **audio;
     int n_audio;
 } train_args;
 
 static int parse(int argc, char **argv, train_args *a) {
     memset(a, 0, sizeof *a);
-    a->out = "runs/default", a->model = "full", a->loss = "l1log";
-    a->steps = 300, a->batch = 4, a->valid_every = 100;
+    a->out = NULL, a->model = "full", a->loss = "l1log";
+    a->steps = 300, a->batch = 4, a->valid_every = 100, a->ckpt_every = 100, a->keep = 3;
     a->lr = 3e-4, a->lr_decay = 1.0, a->clip = 3.0, a->ld_range = 120.0, a->log_every = 5.0;
     a->seed = 1;
     a->audio = calloc((size_t)argc + 1, sizeof(char *));
@@ -78,10 +88,13 @@ static int parse(int argc, char **argv, train_args *a) {
     if (r < 0) return -1
         if (OPT("--data")) {
             NEED;
-            a->data = v;
+            a->data = v, a->set_data = 1;
         } else if (OPT("--out")) {
             NEED;
             a->out = v;
+        } else if (OPT("--resume")) {
+            NEED;
+            a->resume = v;
         } else if (OPT("--model")) {
             NEED;
             a->model = v;
@@ -94,9 +107,16 @@ static int parse(int argc, char **argv, train_args *a) {
         } else if (OPT("--batch")) {
             NEED;
             if (cli_parse_size(o, v, &a->batch)) return -1;
+            a->set_batch = 1;
         } else if (OPT("--valid-every")) {
             NEED;
             if (cli_parse_size(o, v, &a->valid_every)) return -1;
+        } else if (OPT("--ckpt-every")) {
+            NEED;
+            if (cli_parse_size(o, v, &a->ckpt_every)) return -1;
+        } else if (OPT("--keep")) {
+            NEED;
+            if (cli_parse_size(o, v, &a->keep)) return -1;
         } else if (OPT("--seed")) {
             NEED;
             if (cli_parse_size(o, v, &z)) return -1;
@@ -133,6 +153,10 @@ static int parse(int argc, char **argv, train_args *a) {
     }
     if (a->batch < 1 || a->batch > 4096) {
         fprintf(stderr, "ddsp train: --batch %zu not in 1..4096\n", a->batch);
+        return -1;
+    }
+    if (a->keep < 1) {
+        fprintf(stderr, "ddsp train: --keep must be at least 1\n");
         return -1;
     }
     return 0;
@@ -228,6 +252,459 @@ static void fmt_secs(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
+/* ------------------------------------------------------------------ signals */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+    stop_signal = sig;
+}
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ------------------------------------------------------------------ the run */
+enum { MAX_MONITOR = 2, MON_NFFT = 1024, MON_HOP = 256 };
+
+typedef struct {
+    ddsp_dist d;
+    ddsp_dataset ds;
+    ddsp_model m;
+    ddsp_adam opt;
+    ddsp_mss_config lc;
+    ddsp_trainer *tr;
+    batch_buf bb;
+    const char *run_dir, *data;
+    char data_buf[PATH_MAX];
+    size_t B, bmax, F, N, steps;
+    uint64_t seed;
+    int64_t step, epoch, pos; /* next step to run (0-based count of updates done); data order */
+    int64_t *order;            /* (n_train) the current epoch's permutation */
+    ddsp_history hist;
+    FILE *csv;
+    /* monitoring examples (rank 0): rows, target audio and log spectrograms */
+    int n_mon;
+    int64_t mon_ex[MAX_MONITOR];
+    float *mon_target[MAX_MONITOR], *mon_tlog[MAX_MONITOR], *mon_recon[MAX_MONITOR],
+        *mon_rlog[MAX_MONITOR];
+    size_t mon_F, mon_K;
+    const train_args *a;
+} run_t;
+
+static void next_batch(run_t *r, int64_t *gidx) {
+    for (size_t k = 0; k < r->B; k++) {
+        if (r->pos >= r->ds.n_train) {
+            epoch_order(r->order, r->ds.train, r->ds.n_train, r->seed, (uint64_t)r->epoch++);
+            r->pos = 0;
+        }
+        gidx[k] = r->order[r->pos++];
+    }
+}
+
+/* log(|STFT| + 1e-5) at the monitoring scale */
+static int log_spec(float *out, const float *x, size_t N) {
+    if (ddsp_stft_mag(out, x, N, MON_NFFT, MON_HOP)) return DDSP_ERR;
+    const size_t n = ddsp_stft_nframes(N, MON_HOP) * (MON_NFFT / 2 + 1);
+    for (size_t i = 0; i < n; i++) out[i] = logf(out[i] + 1e-5f);
+    return DDSP_OK;
+}
+
+static int monitor_init(run_t *r) {
+    const ddsp_dataset *ds = &r->ds;
+    r->n_mon = (int)(ds->n_valid > 0 ? (ds->n_valid < MAX_MONITOR ? ds->n_valid : MAX_MONITOR)
+                                     : (ds->n_train < MAX_MONITOR ? ds->n_train : MAX_MONITOR));
+    r->mon_F = ddsp_stft_nframes(r->N, MON_HOP), r->mon_K = MON_NFFT / 2 + 1;
+    for (int k = 0; k < r->n_mon; k++) {
+        r->mon_ex[k] = ds->n_valid > 0 ? ds->valid[k] : ds->train[k];
+        r->mon_target[k] = ddsp_alloc(sizeof(float) * r->N);
+        r->mon_recon[k] = ddsp_alloc(sizeof(float) * r->N);
+        r->mon_tlog[k] = ddsp_alloc(sizeof(float) * r->mon_F * r->mon_K);
+        r->mon_rlog[k] = ddsp_alloc(sizeof(float) * r->mon_F * r->mon_K);
+        if (!r->mon_target[k] || !r->mon_recon[k] || !r->mon_tlog[k] || !r->mon_rlog[k])
+            return ddsp_error("out of memory for monitoring examples");
+        if (ddsp_dataset_read(ds, r->mon_ex[k], r->mon_target[k], NULL, NULL) ||
+            log_spec(r->mon_tlog[k], r->mon_target[k], r->N))
+            return DDSP_ERR;
+    }
+    return DDSP_OK;
+}
+
+/* Reconstruct the monitoring examples with fixed noise (rank 0 alone: two forwards). */
+static int monitor_update(run_t *r) {
+    for (int k = 0; k < r->n_mon; k++) {
+        if (load(&r->ds, &r->bb, &r->mon_ex[k], 1)) return DDSP_ERR;
+        ddsp_trainer_synthesize(r->tr, r->mon_recon[k], r->bb.f0, r->bb.ld, r->bb.ids, 1, r->seed,
+                                UINT64_MAX, 0);
+        if (log_spec(r->mon_rlog[k], r->mon_recon[k], r->N)) return DDSP_ERR;
+    }
+    return DDSP_OK;
+}
+
+static int write_checkpoint(run_t *r) {
+    char path[PATH_MAX], batch_s[32];
+    ddsp_ckpt_path(path, sizeof path, r->run_dir, r->step);
+    if (monitor_update(r)) return DDSP_ERR;
+    ddsp_ckpt_monitor mon[MAX_MONITOR];
+    for (int k = 0; k < r->n_mon; k++)
+        mon[k] = (ddsp_ckpt_monitor){r->mon_ex[k], r->mon_target[k], r->mon_recon[k], r->mon_tlog[k],
+                                     r->mon_rlog[k]};
+    snprintf(batch_s, sizeof batch_s, "%zu", r->B);
+    const char *keys[4] = {"dataset", "batch", "model_preset", "run_dir"};
+    const char *vals[4] = {r->data, batch_s, r->a->model, r->run_dir};
+    ddsp_ckpt_info info = {
+        .state = {.step = r->step, .epoch = r->epoch, .epoch_position = r->pos, .seed = r->seed,
+                  .n_ranks = r->d.size},
+        .history = &r->hist, .monitor = mon, .n_monitor = r->n_mon, .monitor_N = r->N,
+        .monitor_F = r->mon_F, .monitor_K = r->mon_K, .monitor_n_fft = MON_NFFT,
+        .monitor_hop = MON_HOP, .keys = keys, .values = vals, .n_extra = 4};
+    const double t0 = ddsp_now();
+    if (ddsp_ckpt_write(path, &r->m, &r->opt, &r->lc, &info)) return DDSP_ERR;
+    ddsp_ckpt_prune(r->run_dir, (int)r->a->keep);
+    ddsp_log("wrote checkpoint %s (step %lld, %.2f s)", path, (long long)r->step, ddsp_now() - t0);
+    return DDSP_OK;
+}
+
+/* Everything before the first step. Every rank reaches the same verdict (collective). */
+static int setup(run_t *r, train_args *a) {
+    ddsp_model_config mc;
+    ddsp_adam_config ac;
+    ddsp_adam_config_default(&ac);
+    ac.lr = a->lr, ac.decay_rate = a->lr_decay, ac.clip_norm = a->clip;
+    char ckpt[PATH_MAX] = "";
+    int resuming = 0, ok = 0;
+    r->a = a;
+    r->seed = a->seed;
+    r->steps = a->steps;
+    r->B = a->batch;
+
+    /* where to resume from: a file, or RUN_DIR's newest checkpoint (none: start fresh) */
+    if (a->resume) {
+        struct stat st;
+        const size_t rl = strlen(a->resume);
+        const int exists = stat(a->resume, &st) == 0;
+        const int is_file_name = rl > 3 && !strcmp(a->resume + rl - 3, ".h5");
+        if ((exists && S_ISDIR(st.st_mode)) || (!exists && !is_file_name)) {
+            /* a run folder; one that does not exist yet is a first start */
+            if (!a->out) a->out = a->resume;
+            if (ddsp_ckpt_latest(a->resume, ckpt, sizeof ckpt) == DDSP_OK) resuming = 1;
+            else LOG0("%s has no checkpoint yet: starting a new run there", a->resume);
+        } else if (exists) {
+            snprintf(ckpt, sizeof ckpt, "%s", a->resume);
+            resuming = 1;
+            if (!a->out) {
+                static char dir[PATH_MAX];
+                snprintf(dir, sizeof dir, "%s", a->resume);
+                char *slash = strrchr(dir, '/');
+                if (slash) *slash = '\0';
+                a->out = slash ? dir : ".";
+            }
+        } else {
+            ddsp_error("--resume %s: no such file or folder", a->resume);
+            goto check;
+        }
+    }
+    if (!a->out) a->out = "runs/default";
+    r->run_dir = a->out;
+    if (mkdir_p(r->run_dir)) goto check;
+
+    if (resuming) {
+        ddsp_ckpt_state st;
+        char v[PATH_MAX];
+        /* wisdom first: the plans made below are then the ones the run had */
+        if (ddsp_ckpt_read(ckpt, &r->m, &r->opt, &st, &r->hist, &r->lc, 1)) goto check;
+        r->seed = st.seed, r->step = st.step, r->epoch = st.epoch, r->pos = st.epoch_position;
+        if (!a->set_batch && ddsp_ckpt_config_str(ckpt, "batch", v, sizeof v) == DDSP_OK)
+            r->B = (size_t)atol(v);
+        if (!a->set_data && ddsp_ckpt_config_str(ckpt, "dataset", v, sizeof v) == DDSP_OK) {
+            snprintf(r->data_buf, sizeof r->data_buf, "%s", v);
+            a->data = r->data_buf;
+        }
+        if (ddsp_ckpt_config_str(ckpt, "model_preset", v, sizeof v) == DDSP_OK) {
+            static char preset[32];
+            snprintf(preset, sizeof preset, "%.31s", v);
+            a->model = preset;
+        }
+        LOG0("resuming from %s at step %lld (written by %d rank(s); %d now)", ckpt,
+             (long long)r->step, st.n_ranks, r->d.size);
+    } else {
+        ddsp_mss_config_default(&r->lc);
+        if (ddsp_model_config_preset(&mc, a->model) || ddsp_mss_parse_type(&r->lc, a->loss) ||
+            ddsp_adam_config_check(&ac))
+            goto check;
+        mc.ld_range = a->ld_range;
+        mc.synth.reverb = a->reverb;
+        if (ddsp_model_init(&r->m, &mc) || ddsp_adam_init(&r->opt, &ac, r->m.n_params)) goto check;
+        ddsp_model_init_weights(&r->m, r->seed);
+        r->epoch = 0, r->pos = INT64_MAX;
+    }
+
+    r->data = a->data;
+    if (!r->data) {
+        /* prepare AUDIO (or the bundled data/) into RUN_DIR/dataset.h5, once */
+        snprintf(r->data_buf, sizeof r->data_buf, "%s/dataset.h5", r->run_dir);
+        r->data = r->data_buf;
+        if (access(r->data, F_OK) == 0) {
+            LOG0("using the prepared dataset %s (delete it to prepare again)", r->data);
+        } else {
+            char bundled[PATH_MAX];
+            if (a->n_audio == 0) {
+                const char *b = bundled_data(bundled, sizeof bundled);
+                if (!b) {
+                    ddsp_error("no --data given and no bundled data/ folder found (run from the "
+                               "repository root, or pass --data DATASET.h5)");
+                    goto check;
+                }
+                a->audio[a->n_audio++] = b;
+            }
+            ddsp_prepare_config pc;
+            ddsp_prepare_config_default(&pc);
+            ddsp_prepare_stats st;
+            LOG0("preparing %s%s -> %s", a->audio[0], a->n_audio > 1 ? " ..." : "", r->data);
+            if (ddsp_prepare(&pc, a->audio, a->n_audio, r->data, r->d.comm, &st)) goto check;
+        }
+    }
+    if (ddsp_dataset_open(r->data, &r->ds)) goto check;
+    if (r->ds.sample_rate != r->m.cfg.synth.sample_rate || r->ds.hop != r->m.cfg.synth.hop) {
+        ddsp_error("%s: dataset is %d Hz with hop %d; the model runs at %d Hz, hop %d", r->data,
+                   r->ds.sample_rate, r->ds.hop, r->m.cfg.synth.sample_rate, r->m.cfg.synth.hop);
+        goto check;
+    }
+    if (r->ds.n_train < 1) {
+        ddsp_error("%s: no training examples", r->data);
+        goto check;
+    }
+    if ((size_t)r->d.size > r->B) {
+        ddsp_error("--batch %zu is smaller than the %d ranks: every rank needs an example", r->B,
+                   r->d.size);
+        goto check;
+    }
+    /* this rank's share of each global batch: examples rank, rank + size, ... */
+    r->bmax = (r->B + (size_t)r->d.size - 1) / (size_t)r->d.size;
+    r->F = (size_t)r->ds.F, r->N = (size_t)r->ds.T;
+    r->order = malloc(sizeof(int64_t) * (size_t)r->ds.n_train);
+    if (!r->order) {
+        ddsp_error("out of memory");
+        goto check;
+    }
+    if (r->epoch > 0) epoch_order(r->order, r->ds.train, r->ds.n_train, r->seed, (uint64_t)r->epoch - 1);
+    ok = 1;
+check:
+    if (ddsp_dist_any(&r->d, !ok)) {
+        if (ok) ddsp_error("another rank failed to set up");
+        return DDSP_ERR;
+    }
+    /* FFT plans: rank 0 plans (or re-plans from the checkpoint's wisdom), the others take
+     * its wisdom, so every rank computes every example the same way */
+    ok = 0;
+    if (r->d.rank == 0) r->tr = ddsp_trainer_init(&r->m, &r->lc, r->bmax, r->F);
+    if (ddsp_dist_share_wisdom(&r->d) == DDSP_OK && r->d.rank != 0)
+        r->tr = ddsp_trainer_init(&r->m, &r->lc, r->bmax, r->F);
+    r->bb.f0 = ddsp_alloc(sizeof(float) * r->bmax * r->F);
+    r->bb.ld = ddsp_alloc(sizeof(float) * r->bmax * r->F);
+    r->bb.audio = ddsp_alloc(sizeof(float) * r->bmax * r->N);
+    r->bb.ids = malloc(sizeof(int64_t) * r->bmax);
+    if (!r->tr || !r->bb.f0 || !r->bb.ld || !r->bb.audio || !r->bb.ids) {
+        if (!ddsp_last_error()[0]) ddsp_error("out of memory");
+        goto check2;
+    }
+    if (r->d.rank == 0) {
+        if (monitor_init(r)) goto check2;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/train.csv", r->run_dir);
+        r->csv = fopen(path, resuming ? "a" : "w");
+        if (!r->csv) {
+            ddsp_error("%s: cannot write (%s)", path, strerror(errno));
+            goto check2;
+        }
+        if (!resuming) fprintf(r->csv, "step,train_loss,valid_loss,grad_norm,lr,audio_s_per_s,elapsed_s\n");
+    }
+    ok = 1;
+check2:
+    if (ddsp_dist_any(&r->d, !ok)) {
+        if (ok) ddsp_error("another rank failed to set up");
+        return DDSP_ERR;
+    }
+    return DDSP_OK;
+}
+
+/* FNV-1a over the weights' bytes. Every rank applies the same update to the same summed
+ * gradient, so all must hold identical weights; compared at every checkpoint (and every step
+ * with DDSP_CHECK_WEIGHTS=1). Returns DDSP_ERR (message) on a mismatch. */
+static int weights_agree(const run_t *r) {
+    if (r->d.size == 1) return DDSP_OK;
+    const unsigned char *p = (const unsigned char *)r->m.params;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < r->m.n_params * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ull;
+    unsigned long long lo = h, hi = h;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, r->d.comm);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, r->d.comm);
+    if (lo != hi)
+        return ddsp_error("step %lld: the ranks' weights differ (checksums %016llx..%016llx): "
+                          "a rank computed a different update", (long long)r->step, lo, hi);
+    return DDSP_OK;
+}
+
+/* Returns EXIT_OK, EXIT_FAIL or EXIT_INTERRUPTED (same on every rank). */
+static int train_loop(run_t *r) {
+    const train_args *a = r->a;
+    const ddsp_dataset *ds = &r->ds;
+    const int S = r->lc.n_scales;
+    int64_t *gidx = malloc(sizeof(int64_t) * r->B), *mine = malloc(sizeof(int64_t) * r->bmax);
+    if (ddsp_dist_any(&r->d, !gidx || !mine)) {
+        free(gidx), free(mine);
+        ddsp_error("out of memory");
+        return EXIT_FAIL;
+    }
+    LOG0("train: %s model (%zu parameters), %lld train / %lld validation examples of %.2f s, "
+         "global batch %zu on %d rank(s) x %d thread(s), steps %lld -> %zu, loss %s, run folder %s",
+         a->model, r->m.n_weights, (long long)ds->n_train, (long long)ds->n_valid,
+         (double)r->N / ds->sample_rate, r->B, r->d.size, omp_get_max_threads(),
+         (long long)r->step, r->steps, ddsp_mss_type_name(r->lc.type), r->run_dir);
+    const double t0 = ddsp_now(), el0 = r->hist.n ? r->hist.elapsed_s[r->hist.n - 1] : 0.0;
+    double last_log = t0, loss_acc = 0.0, first_loss = NAN, last_loss = NAN, last_valid = NAN;
+    size_t loss_n = 0, done = 0;
+    int failed = 0, bad_steps = 0, rc = EXIT_FAIL;
+    const char *cw = getenv("DDSP_CHECK_WEIGHTS");
+    const int check_every_step = cw && cw[0] == '1';
+    if (ds->n_valid > 0 && r->step == 0) {
+        last_valid = 0.0;
+        last_valid = validate(r->tr, ds, &r->bb, r->bmax, &r->d, r->seed, &failed);
+        if (ddsp_dist_any(&r->d, failed)) goto out;
+        LOG0("step 0: validation loss %.4f", last_valid);
+        if (r->d.rank == 0 && ddsp_history_add_valid(&r->hist, 0, last_valid)) failed = 1;
+        if (r->csv) fprintf(r->csv, "0,,%.6f,,,,0\n", last_valid);
+    }
+    while ((size_t)r->step < r->steps) {
+        next_batch(r, gidx);
+        size_t nb = 0;
+        for (size_t k = (size_t)r->d.rank; k < r->B; k += (size_t)r->d.size) mine[nb++] = gidx[k];
+        failed = load(ds, &r->bb, mine, nb);
+        if (ddsp_dist_any(&r->d, failed)) goto out;
+        ddsp_model_zero_grad(&r->m);
+        ddsp_mss_value val;
+        ddsp_trainer_step(r->tr, &val, r->bb.f0, r->bb.ld, r->bb.audio, r->bb.ids, nb, r->seed,
+                          (uint64_t)r->step, 1, (float)nb / (float)r->B);
+        /* global loss (the ranks' batch means weighted by their share) and the stop flag */
+        double lv[2 + DDSP_MSS_MAX_SCALES];
+        lv[0] = val.total * (double)nb / (double)r->B;
+        for (int s = 0; s < S; s++) lv[1 + s] = val.per_scale[s] * (double)nb / (double)r->B;
+        lv[1 + S] = stop_signal != 0;
+        if (r->d.size > 1) {
+            const double ta = ddsp_now();
+            if (MPI_Allreduce(MPI_IN_PLACE, r->m.grads, (int)r->m.n_params, MPI_FLOAT, MPI_SUM,
+                              r->d.comm) != MPI_SUCCESS ||
+                MPI_Allreduce(MPI_IN_PLACE, lv, 2 + S, MPI_DOUBLE, MPI_SUM, r->d.comm) != MPI_SUCCESS) {
+                ddsp_error("MPI_Allreduce of the gradients failed");
+                goto out;
+            }
+            (void)ta;
+        }
+        const double gnorm = ddsp_grad_norm(r->m.grads, r->m.n_params);
+        const double lr = ddsp_adam_lr(&r->opt.cfg, r->opt.step);
+        if (!isfinite(lv[0]) || !isfinite(gnorm)) {
+            /* skip the update: the weights stay those of the last good step */
+            bad_steps++;
+            LOG0("warning: step %lld: non-finite loss (%g) or gradient norm (%g); update skipped "
+                 "(%d in a row)", (long long)r->step + 1, lv[0], gnorm, bad_steps);
+            if (bad_steps >= 5) {
+                ddsp_error("%d consecutive non-finite steps: stopping; the last checkpoint in %s "
+                           "is intact", bad_steps, r->run_dir);
+                goto out;
+            }
+        } else {
+            bad_steps = 0;
+            ddsp_clip_grads(r->m.grads, r->m.n_params, gnorm, r->opt.cfg.clip_norm);
+            ddsp_adam_update(&r->opt, r->m.params, r->m.grads);
+        }
+        r->step++, done++;
+        if (isnan(first_loss)) first_loss = lv[0];
+        last_loss = lv[0];
+        loss_acc += lv[0], loss_n++;
+
+        const int last = (size_t)r->step == r->steps, stop = lv[1 + S] > 0;
+        const int do_valid = ds->n_valid > 0 && (last || (a->valid_every && r->step % (int64_t)a->valid_every == 0));
+        double vloss = NAN;
+        if (do_valid) {
+            vloss = validate(r->tr, ds, &r->bb, r->bmax, &r->d, r->seed, &failed);
+            if (ddsp_dist_any(&r->d, failed)) goto out;
+            last_valid = vloss;
+        }
+        const double now = ddsp_now(), el = el0 + (now - t0);
+        const double aps = (double)done * (double)r->B * (double)r->N / ds->sample_rate / (now - t0);
+        if (r->d.rank == 0) {
+            if (ddsp_history_add(&r->hist, r->step, lv[0], gnorm, lr, aps, el) ||
+                (do_valid && ddsp_history_add_valid(&r->hist, r->step, vloss))) {
+                failed = 1;
+            }
+            if (r->csv) {
+                char vs[32] = "";
+                if (do_valid) snprintf(vs, sizeof vs, "%.6f", vloss);
+                fprintf(r->csv, "%lld,%.6f,%s,%.5f,%.3g,%.3f,%.2f\n", (long long)r->step, lv[0], vs,
+                        gnorm, lr, aps, el);
+                fflush(r->csv);
+            }
+            if (now - last_log >= a->log_every || last || do_valid || done == 1 || stop) {
+                char eta[32], per[256] = "";
+                fmt_secs(eta, sizeof eta, (now - t0) / (double)done * (double)(r->steps - (size_t)r->step));
+                size_t o = 0;
+                for (int s = 0; s < S && o < sizeof per; s++)
+                    o += (size_t)snprintf(per + o, sizeof per - o, "%s%.2f", s ? " " : "", lv[1 + s]);
+                ddsp_log("step %lld/%zu  loss %.4f (mean %.4f since last line)  [%s]  |g| %.3g  "
+                         "lr %.2g  %.2f audio-s/s  eta %s",
+                         (long long)r->step, r->steps, lv[0], loss_acc / (double)loss_n, per, gnorm,
+                         lr, aps, eta);
+                if (do_valid) ddsp_log("step %lld: validation loss %.4f", (long long)r->step, vloss);
+                loss_acc = 0.0, loss_n = 0;
+                last_log = now;
+            }
+        }
+        const int ckpt = last || stop || (a->ckpt_every && r->step % (int64_t)a->ckpt_every == 0);
+        if ((ckpt || check_every_step) && weights_agree(r)) goto out;
+        if (ckpt && r->d.rank == 0 && write_checkpoint(r)) failed = 1;
+        if (ddsp_dist_any(&r->d, failed)) goto out;
+        if (stop && !last) {
+            LOG0("stopped by signal %d at step %lld after writing a checkpoint; resume with "
+                 "--resume %s", (int)stop_signal ? (int)stop_signal : SIGUSR1, (long long)r->step,
+                 r->run_dir);
+            rc = EXIT_INTERRUPTED;
+            goto out;
+        }
+    }
+    rc = EXIT_OK;
+    if (r->d.rank == 0) {
+        if (done == 0 && ddsp_ckpt_latest(r->run_dir, (char[PATH_MAX]){0}, PATH_MAX) != DDSP_OK &&
+            write_checkpoint(r))
+            rc = EXIT_FAIL;
+        /* a resynthesis of the first monitoring example and its original, to listen to */
+        char path[PATH_MAX], tpath[PATH_MAX];
+        snprintf(path, sizeof path, "%s/resynth.wav", r->run_dir);
+        snprintf(tpath, sizeof tpath, "%s/target.wav", r->run_dir);
+        if (rc == EXIT_OK && (monitor_update(r) ||
+                              ddsp_audio_write(path, r->mon_recon[0], r->N, ds->sample_rate) ||
+                              ddsp_audio_write(tpath, r->mon_target[0], r->N, ds->sample_rate)))
+            rc = EXIT_FAIL;
+        else if (rc == EXIT_OK)
+            ddsp_log("wrote %s (%s example %lld) and %s (its original)", path,
+                     ds->n_valid > 0 ? "validation" : "training", (long long)r->mon_ex[0], tpath);
+        if (done > 0)
+            printf("trained to step %lld in %.1f s: loss %.4f -> %.4f (batch), validation %.4f; "
+                   "run folder %s\n",
+                   (long long)r->step, ddsp_now() - t0, first_loss, last_loss, last_valid, r->run_dir);
+        else
+            printf("nothing to do: the run is already at step %lld (--steps %zu); run folder %s\n",
+                   (long long)r->step, r->steps, r->run_dir);
+    }
+    if (ddsp_dist_any(&r->d, rc != EXIT_OK)) rc = EXIT_FAIL;
+out:
+    free(gidx), free(mine);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args a;
     int pr = parse(argc, argv, &a);
@@ -235,267 +712,57 @@ int cmd_train(int argc, char **argv) {
         free(a.audio);
         return pr > 0 ? EXIT_OK : EXIT_USAGE;
     }
-    ddsp_model_config mc;
-    ddsp_mss_config lc;
-    ddsp_adam_config ac;
-    ddsp_mss_config_default(&lc);
-    ddsp_adam_config_default(&ac);
-    ac.lr = a.lr, ac.decay_rate = a.lr_decay, ac.clip_norm = a.clip;
-    if (ddsp_model_config_preset(&mc, a.model) || ddsp_mss_parse_type(&lc, a.loss) ||
-        ddsp_adam_config_check(&ac)) {
-        cli_fail("train", "%s", ddsp_last_error());
-        free(a.audio);
-        return EXIT_USAGE;
+    if (!a.resume) {
+        /* settings errors are usage errors, reported before MPI starts */
+        ddsp_model_config mc;
+        ddsp_mss_config lc;
+        ddsp_adam_config ac;
+        ddsp_mss_config_default(&lc);
+        ddsp_adam_config_default(&ac);
+        ac.lr = a.lr, ac.decay_rate = a.lr_decay, ac.clip_norm = a.clip;
+        int bad = ddsp_model_config_preset(&mc, a.model) || ddsp_mss_parse_type(&lc, a.loss) ||
+                  ddsp_adam_config_check(&ac);
+        if (!bad) {
+            mc.ld_range = a.ld_range;
+            bad = ddsp_model_config_check(&mc);
+        }
+        if (bad) {
+            cli_fail("train", "%s", ddsp_last_error());
+            free(a.audio);
+            return EXIT_USAGE;
+        }
     }
-    mc.ld_range = a.ld_range;
-    mc.synth.reverb = a.reverb;
-    if (ddsp_model_config_check(&mc)) {
-        cli_fail("train", "%s", ddsp_last_error());
-        free(a.audio);
-        return EXIT_USAGE;
-    }
-
-    ddsp_dist d;
-    if (ddsp_dist_init(&d, &argc, &argv)) {
+    run_t r;
+    memset(&r, 0, sizeof r);
+    r.ds.file = -1;
+    if (ddsp_dist_init(&r.d, &argc, &argv)) {
         cli_fail("train", "%s", ddsp_last_error());
         free(a.audio);
         return EXIT_FAIL;
     }
     ddsp_h5_quiet();
-    int rc = EXIT_FAIL, failed = 0, setup_ok = 0;
-    ddsp_dataset ds = {.file = -1};
-    ddsp_model m = {0};
-    ddsp_adam opt = {0};
-    ddsp_trainer *tr = NULL;
-    batch_buf bb = {0};
-    int64_t *order = NULL;
-    FILE *csv = NULL;
-    char path[PATH_MAX], dsbuf[PATH_MAX], databuf[PATH_MAX];
-    size_t B = 0, bmax = 0, F = 0, N = 0;
-    const char *data = NULL;
-
-    if (mkdir_p(a.out)) goto setup_check;
-    data = a.data;
-    if (!data) {
-        /* prepare AUDIO (or the bundled data/) into RUN_DIR/dataset.h5, once */
-        snprintf(dsbuf, sizeof dsbuf, "%s/dataset.h5", a.out);
-        data = dsbuf;
-        if (access(dsbuf, F_OK) == 0) {
-            LOG0("using the prepared dataset %s (delete it to prepare again)", dsbuf);
-        } else {
-            const char *bundled = NULL;
-            if (a.n_audio == 0) {
-                bundled = bundled_data(databuf, sizeof databuf);
-                if (!bundled) {
-                    ddsp_error("no --data given and no bundled data/ folder found (run from the "
-                               "repository root, or pass --data DATASET.h5)");
-                    goto setup_check;
-                }
-                a.audio[a.n_audio++] = bundled;
-            }
-            ddsp_prepare_config pc;
-            ddsp_prepare_config_default(&pc);
-            ddsp_prepare_stats st;
-            LOG0("preparing %s%s -> %s", a.audio[0], a.n_audio > 1 ? " ..." : "", dsbuf);
-            if (ddsp_prepare(&pc, a.audio, a.n_audio, dsbuf, d.comm, &st)) goto setup_check;
-        }
-    }
-    if (ddsp_dataset_open(data, &ds)) goto setup_check;
-    if (ds.sample_rate != mc.synth.sample_rate || ds.hop != mc.synth.hop) {
-        ddsp_error("%s: dataset is %d Hz with hop %d; the model runs at %d Hz, hop %d", data,
-                   ds.sample_rate, ds.hop, mc.synth.sample_rate, mc.synth.hop);
-        goto setup_check;
-    }
-    if (ds.n_train < 1) {
-        ddsp_error("%s: no training examples", data);
-        goto setup_check;
-    }
-    /* this rank's share of the global batch: examples r, r + size, ... of each batch */
-    B = a.batch, bmax = (B + (size_t)d.size - 1) / (size_t)d.size;
-    if ((size_t)d.size > B) {
-        ddsp_error("--batch %zu is smaller than the %d ranks: every rank needs an example", B,
-                   d.size);
-        goto setup_check;
-    }
-    F = (size_t)ds.F, N = (size_t)ds.T;
-    if (ddsp_model_init(&m, &mc) || ddsp_adam_init(&opt, &ac, m.n_params)) goto setup_check;
-    ddsp_model_init_weights(&m, a.seed);
-    tr = ddsp_trainer_init(&m, &lc, bmax, F);
-    bb.f0 = ddsp_alloc(sizeof(float) * bmax * F);
-    bb.ld = ddsp_alloc(sizeof(float) * bmax * F);
-    bb.audio = ddsp_alloc(sizeof(float) * bmax * N);
-    bb.ids = malloc(sizeof(int64_t) * bmax);
-    order = malloc(sizeof(int64_t) * (size_t)ds.n_train);
-    if (!tr || !bb.f0 || !bb.ld || !bb.audio || !bb.ids || !order) {
-        if (!ddsp_last_error()[0]) ddsp_error("out of memory");
-        goto setup_check;
-    }
-    if (d.rank == 0) {
-        snprintf(path, sizeof path, "%s/train.csv", a.out);
-        csv = fopen(path, "w");
-        if (!csv) {
-            ddsp_error("%s: cannot write (%s)", path, strerror(errno));
-            goto setup_check;
-        }
-        fprintf(csv, "step,train_loss,valid_loss,grad_norm,lr,audio_s_per_s,elapsed_s\n");
-    }
-    setup_ok = 1;
-setup_check:
-    if (ddsp_dist_any(&d, !setup_ok)) {
-        if (setup_ok) ddsp_error("another rank failed to set up");
-        goto fail;
-    }
-    LOG0("train: %s model (%zu parameters), %lld train / %lld validation examples of %.2f s, "
-         "global batch %zu on %d rank(s) x %d thread(s), %zu steps, loss %s, out %s",
-         a.model, m.n_weights, (long long)ds.n_train, (long long)ds.n_valid,
-         (double)N / ds.sample_rate, B, d.size, omp_get_max_threads(), a.steps,
-         ddsp_mss_type_name(lc.type), a.out);
-
-    const double t0 = ddsp_now();
-    double last_log = t0, loss_acc = 0.0, first_loss = NAN, last_valid = NAN;
-    size_t loss_n = 0;
-    ddsp_mss_value v_last = {0};
-    int64_t pos = ds.n_train; /* position in the epoch order: start a new epoch */
-    uint64_t epoch = 0;
-    int64_t *gidx = malloc(sizeof(int64_t) * B), *mine = malloc(sizeof(int64_t) * bmax);
-    if (!gidx || !mine) {
-        free(gidx), free(mine);
-        ddsp_error("out of memory");
-        goto fail;
-    }
-    if (ds.n_valid > 0) {
-        last_valid = validate(tr, &ds, &bb, bmax, &d, a.seed, &failed);
-        if (ddsp_dist_any(&d, failed)) goto fail_batch;
-        LOG0("step 0: validation loss %.4f", last_valid);
-        if (csv) fprintf(csv, "0,,%.6f,,,,0\n", last_valid);
-    }
-    for (size_t step = 0; step < a.steps; step++) {
-        for (size_t k = 0; k < B; k++) {
-            if (pos >= ds.n_train) {
-                epoch_order(order, ds.train, ds.n_train, a.seed, epoch++);
-                pos = 0;
-            }
-            gidx[k] = order[pos++];
-        }
-        size_t nb = 0;
-        for (size_t k = (size_t)d.rank; k < B; k += (size_t)d.size) mine[nb++] = gidx[k];
-        failed = load(&ds, &bb, mine, nb);
-        if (ddsp_dist_any(&d, failed)) goto fail_batch;
-        ddsp_model_zero_grad(&m);
-        ddsp_mss_value val;
-        ddsp_trainer_step(tr, &val, bb.f0, bb.ld, bb.audio, bb.ids, nb, a.seed, step, 1,
-                          (float)nb / (float)B);
-        /* global loss: sum of the ranks' batch means weighted by their share */
-        double lv[1 + DDSP_MSS_MAX_SCALES];
-        lv[0] = val.total * (double)nb / (double)B;
-        for (int s = 0; s < lc.n_scales; s++) lv[1 + s] = val.per_scale[s] * (double)nb / (double)B;
-        if (d.size > 1) {
-            if (MPI_Allreduce(MPI_IN_PLACE, m.grads, (int)m.n_params, MPI_FLOAT, MPI_SUM, d.comm) !=
-                    MPI_SUCCESS ||
-                MPI_Allreduce(MPI_IN_PLACE, lv, 1 + lc.n_scales, MPI_DOUBLE, MPI_SUM, d.comm) !=
-                    MPI_SUCCESS) {
-                ddsp_error("MPI_Allreduce of the gradients failed");
-                goto fail_batch;
-            }
-        }
-        const double gnorm = ddsp_grad_norm(m.grads, m.n_params);
-        if (!isfinite(lv[0]) || !isfinite(gnorm)) {
-            ddsp_error("step %zu: non-finite loss (%g) or gradient norm (%g); stopping before "
-                       "the update", step + 1, lv[0], gnorm);
-            goto fail_batch;
-        }
-        ddsp_clip_grads(m.grads, m.n_params, gnorm, ac.clip_norm);
-        const double lr = ddsp_adam_lr(&ac, opt.step);
-        ddsp_adam_update(&opt, m.params, m.grads);
-        if (isnan(first_loss)) first_loss = lv[0];
-        loss_acc += lv[0], loss_n++;
-        v_last.total = lv[0];
-        for (int s = 0; s < lc.n_scales; s++) v_last.per_scale[s] = lv[1 + s];
-
-        const int last = step + 1 == a.steps;
-        const int do_valid = ds.n_valid > 0 && (last || (a.valid_every && (step + 1) % a.valid_every == 0));
-        double vloss = NAN;
-        if (do_valid) {
-            vloss = validate(tr, &ds, &bb, bmax, &d, a.seed, &failed);
-            if (ddsp_dist_any(&d, failed)) goto fail_batch;
-            last_valid = vloss;
-        }
-        const double now = ddsp_now(), el = now - t0;
-        const double aps = (double)(step + 1) * (double)B * (double)N / ds.sample_rate / el;
-        if (csv) {
-            char vs[32] = "";
-            if (do_valid) snprintf(vs, sizeof vs, "%.6f", vloss);
-            fprintf(csv, "%zu,%.6f,%s,%.5f,%.3g,%.3f,%.2f\n", step + 1, lv[0], vs, gnorm, lr,
-                    aps, el);
-        }
-        if (d.rank == 0 && (now - last_log >= a.log_every || last || do_valid || step == 0)) {
-            char eta[32], per[256] = "";
-            fmt_secs(eta, sizeof eta, el / (double)(step + 1) * (double)(a.steps - step - 1));
-            size_t o = 0;
-            for (int s = 0; s < lc.n_scales && o < sizeof per; s++)
-                o += (size_t)snprintf(per + o, sizeof per - o, "%s%.2f", s ? " " : "",
-                                      v_last.per_scale[s]);
-            ddsp_log("step %zu/%zu  loss %.4f (mean %.4f since last line)  [%s]  |g| %.3g  "
-                     "lr %.2g  %.2f audio-s/s  eta %s%s",
-                     step + 1, a.steps, lv[0], loss_acc / (double)loss_n, per, gnorm, lr, aps,
-                     eta, "");
-            if (do_valid) ddsp_log("step %zu: validation loss %.4f", step + 1, vloss);
-            loss_acc = 0.0, loss_n = 0;
-            last_log = now;
-        }
-    }
-    free(gidx), free(mine);
-    gidx = mine = NULL;
-
-    /* checkpoint and a resynthesis of the first validation (else training) example */
-    if (d.rank == 0) {
-        snprintf(path, sizeof path, "%s/checkpoint.h5", a.out);
-        char steps_s[32];
-        snprintf(steps_s, sizeof steps_s, "%zu", a.steps);
-        const char *keys[3] = {"dataset", "model_preset", "run_dir"};
-        const char *vals[3] = {data, a.model, a.out};
-        ddsp_ckpt_info info = {.step = (int64_t)a.steps, .seed = a.seed, .keys = keys,
-                               .values = vals, .n_extra = 3};
-        if (ddsp_ckpt_write(path, &m, &opt, &lc, &info)) failed = 1;
-        else ddsp_log("wrote %s", path);
-        const int64_t ex = ds.n_valid > 0 ? ds.valid[0] : ds.train[0];
-        if (!failed && load(&ds, &bb, &ex, 1) == DDSP_OK) {
-            float *y = ddsp_alloc(sizeof(float) * N);
-            ddsp_trainer_synthesize(tr, y, bb.f0, bb.ld, bb.ids, 1, a.seed, UINT64_MAX, 0);
-            snprintf(path, sizeof path, "%s/resynth.wav", a.out);
-            char tpath[PATH_MAX];
-            snprintf(tpath, sizeof tpath, "%s/target.wav", a.out);
-            if (!y || ddsp_audio_write(path, y, N, ds.sample_rate) ||
-                ddsp_audio_write(tpath, bb.audio, N, ds.sample_rate))
-                failed = 1;
-            else
-                ddsp_log("wrote %s (%s example %lld) and %s (its original)", path,
-                         ds.n_valid > 0 ? "validation" : "training", (long long)ex, tpath);
-            ddsp_free(y);
-        } else {
-            failed = 1;
-        }
-        printf("trained %zu steps in %.1f s: loss %.4f -> %.4f (last batch), validation %.4f; "
-               "run folder %s\n",
-               a.steps, ddsp_now() - t0, first_loss, v_last.total, last_valid, a.out);
-    }
-    if (ddsp_dist_any(&d, failed)) goto fail;
-    rc = EXIT_OK;
-    goto done;
-fail_batch:
-    free(gidx), free(mine);
-fail:
-    if (ddsp_last_error()[0] && strncmp(ddsp_last_error(), "another rank", 12))
+    install_signals();
+    /* FFTW_MEASURE times candidate algorithms, so two processes may pick different plans and
+     * round differently: training defaults to FFTW_ESTIMATE (a deterministic choice; measured
+     * no slower here), so a seed reproduces a run bit for bit. DDSP_FFTW_PLANNER overrides;
+     * then rank 0's plans are broadcast and stored in checkpoints for exact resumes. */
+    if (!getenv("DDSP_FFTW_PLANNER")) ddsp_fft_set_rigor(FFTW_ESTIMATE);
+    int rc = EXIT_FAIL;
+    if (setup(&r, &a) == DDSP_OK) rc = train_loop(&r);
+    if (rc == EXIT_FAIL && ddsp_last_error()[0] && strncmp(ddsp_last_error(), "another rank", 12))
         cli_fail("train", "%s", ddsp_last_error());
-    rc = EXIT_FAIL;
-done:
-    if (csv) fclose(csv);
-    ddsp_trainer_free(tr);
-    ddsp_adam_free(&opt);
-    ddsp_model_free(&m);
-    ddsp_dataset_close(&ds);
-    ddsp_free(bb.f0), ddsp_free(bb.ld), ddsp_free(bb.audio);
-    free(bb.ids), free(order), free(a.audio);
+    if (r.csv) fclose(r.csv);
+    for (int k = 0; k < MAX_MONITOR; k++) {
+        ddsp_free(r.mon_target[k]), ddsp_free(r.mon_recon[k]);
+        ddsp_free(r.mon_tlog[k]), ddsp_free(r.mon_rlog[k]);
+    }
+    ddsp_history_free(&r.hist);
+    ddsp_trainer_free(r.tr);
+    ddsp_adam_free(&r.opt);
+    ddsp_model_free(&r.m);
+    ddsp_dataset_close(&r.ds);
+    ddsp_free(r.bb.f0), ddsp_free(r.bb.ld), ddsp_free(r.bb.audio);
+    free(r.bb.ids), free(r.order), free(a.audio);
     ddsp_fft_cleanup();
     ddsp_dist_finalize();
     return rc;

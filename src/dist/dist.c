@@ -2,7 +2,10 @@
 #include "ddsp/dist.h"
 #include "ddsp/util.h"
 
+#include <fftw3-mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int started;
 
@@ -47,4 +50,23 @@ int ddsp_dist_any(const ddsp_dist *d, int failed) {
     if (d->size > 1 && MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MAX, d->comm) != MPI_SUCCESS)
         ddsp_dist_abort(d, 1);
     return out;
+}
+
+int ddsp_dist_share_wisdom(const ddsp_dist *d) {
+    if (d->size == 1) return DDSP_OK;
+    fftwf_mpi_broadcast_wisdom(d->comm);
+    /* double precision (the exact MSS spectra): fftw3_mpi is not linked, so by hand */
+    char *w = d->rank == 0 ? fftw_export_wisdom_to_string() : NULL;
+    long len = w ? (long)strlen(w) + 1 : 0;
+    if (MPI_Bcast(&len, 1, MPI_LONG, 0, d->comm) != MPI_SUCCESS)
+        return ddsp_error("MPI_Bcast of FFTW wisdom failed");
+    if (d->rank != 0) w = calloc((size_t)len + 1, 1);
+    if (!w && len > 0) return ddsp_error("out of memory for FFTW wisdom");
+    int rc = DDSP_OK;
+    if (len > 0 && MPI_Bcast(w, (int)len, MPI_CHAR, 0, d->comm) != MPI_SUCCESS)
+        rc = ddsp_error("MPI_Bcast of FFTW wisdom failed");
+    else if (len > 0 && d->rank != 0 && !fftw_import_wisdom_from_string(w))
+        rc = ddsp_error("rank %d could not import rank 0's FFTW wisdom", d->rank);
+    free(w);
+    return rc;
 }
