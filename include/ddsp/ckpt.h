@@ -15,6 +15,8 @@
  *                                     (frames x bins, log(|STFT| + 1e-5) at one FFT size, see
  *                                     attributes n_fft, hop), target_audio, recon_audio;
  *                                     attribute example = dataset row
+ *   /dataset_stats                    attributes describing the training data (f0 and loudness
+ *                                     statistics on confident frames) for timbre transfer
  * The random state is (seed, step): noise and data order come from a counter-based RNG, so
  * nothing else is needed. Files are written to PATH.tmp, flushed and renamed over PATH only
  * when complete: a crash or a full disk never leaves a half-written checkpoint under a real
@@ -71,6 +73,9 @@ typedef struct {
     const char *const *keys; /* n_extra free-form /config string attributes (may be NULL) */
     const char *const *values;
     int n_extra;
+    const char *const *stat_names; /* n_stats /dataset_stats attributes (may be NULL) */
+    const double *stat_values;
+    int n_stats;
 } ddsp_ckpt_info;
 
 /* Write model (and the optimiser when o != NULL) atomically. DDSP_OK or DDSP_ERR (message
@@ -89,6 +94,9 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
 
 /* A free-form /config string attribute (as written through ddsp_ckpt_info keys/values). */
 int ddsp_ckpt_config_str(const char *path, const char *key, char *buf, size_t cap);
+
+/* One /dataset_stats attribute (e.g. "f0_midi_mean"). DDSP_OK or DDSP_ERR. */
+int ddsp_ckpt_stat(const char *path, const char *name, double *v);
 
 /* Just the model (for resynthesis and inspection). */
 int ddsp_ckpt_read_model(const char *path, ddsp_model *m, int64_t *step, uint64_t *seed);

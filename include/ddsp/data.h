@@ -79,6 +79,8 @@ int ddsp_dataset_open(const char *path, ddsp_dataset *ds);
  * DDSP_OK or DDSP_ERR (read failure, non-finite values). */
 int ddsp_dataset_read(const ddsp_dataset *ds, int64_t i, float *audio, float *f0_hz,
                       float *loudness_db);
+/* Read example i's f0 confidence (F). DDSP_OK or DDSP_ERR. */
+int ddsp_dataset_read_confidence(const ddsp_dataset *ds, int64_t i, float *conf);
 void ddsp_dataset_close(ddsp_dataset *ds);
 
 #endif

@@ -204,6 +204,12 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         write_1d(f, "history/valid_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->valid_loss, h->nv))
         return DDSP_ERR;
 
+    g = H5Gcreate2(f, "dataset_stats", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return DDSP_ERR;
+    for (int i = 0; i < info->n_stats; i++) rc |= ddsp_h5_attr_f64(g, info->stat_names[i], info->stat_values[i]);
+    H5Gclose(g);
+    if (rc) return DDSP_ERR;
+
     g = H5Gcreate2(f, "spectrograms", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return DDSP_ERR;
     rc |= ddsp_h5_attr_i64(g, "n_fft", info->monitor_n_fft);
@@ -516,6 +522,17 @@ int ddsp_ckpt_config_str(const char *path, const char *key, char *buf, size_t ca
     if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
     hid_t g = H5Lexists(f, "config", H5P_DEFAULT) > 0 ? H5Gopen2(f, "config", H5P_DEFAULT) : -1;
     int rc = g >= 0 ? ddsp_h5_attr_get_str(g, key, buf, cap) : ddsp_error("%s: no /config", path);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return rc;
+}
+
+int ddsp_ckpt_stat(const char *path, const char *name, double *v) {
+    ddsp_h5_quiet();
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
+    hid_t g = H5Lexists(f, "dataset_stats", H5P_DEFAULT) > 0 ? H5Gopen2(f, "dataset_stats", H5P_DEFAULT) : -1;
+    int rc = g >= 0 ? ddsp_h5_attr_get_f64(g, name, v) : ddsp_error("%s: no /dataset_stats", path);
     if (g >= 0) H5Gclose(g);
     H5Fclose(f);
     return rc;

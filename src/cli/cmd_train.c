@@ -293,8 +293,51 @@ typedef struct {
     float *mon_target[MAX_MONITOR], *mon_tlog[MAX_MONITOR], *mon_recon[MAX_MONITOR],
         *mon_rlog[MAX_MONITOR];
     size_t mon_F, mon_K;
+    double stats[7]; /* training-data statistics for /dataset_stats (rank 0) */
     const train_args *a;
 } run_t;
+
+static const char *const STAT_NAMES[7] = {"f0_midi_mean", "f0_midi_std", "loudness_db_mean_voiced",
+                                           "loudness_db_std_voiced", "loudness_db_mean",
+                                           "loudness_db_max", "voiced_fraction"};
+
+/* f0 (MIDI) and loudness statistics of the training split; "voiced" = confidence >= 0.5.
+ * magenta's timbre transfer shifts a new input toward these (ddsp resynth --auto-adjust). */
+static int data_stats(run_t *r) {
+    const ddsp_dataset *ds = &r->ds;
+    float *f0 = ddsp_alloc(sizeof(float) * r->F), *ld = ddsp_alloc(sizeof(float) * r->F);
+    float *cf = ddsp_alloc(sizeof(float) * r->F);
+    double s[6] = {0}, ldmax = -1e30;
+    int64_t nv = 0, n = 0;
+    int rc = f0 && ld && cf ? DDSP_OK : ddsp_error("out of memory");
+    for (int64_t i = 0; rc == DDSP_OK && i < ds->n_train; i++) {
+        if (ddsp_dataset_read(ds, ds->train[i], NULL, f0, ld) ||
+            ddsp_dataset_read_confidence(ds, ds->train[i], cf)) {
+            rc = DDSP_ERR;
+            break;
+        }
+        for (size_t k = 0; k < r->F; k++, n++) {
+            s[4] += ld[k];
+            if (ld[k] > ldmax) ldmax = ld[k];
+            if (cf[k] < 0.5f || f0[k] <= 0.0f) continue;
+            const double midi = 69.0 + 12.0 * log2(f0[k] / 440.0);
+            s[0] += midi, s[1] += midi * midi, s[2] += ld[k], s[3] += (double)ld[k] * ld[k];
+            nv++;
+        }
+    }
+    if (rc == DDSP_OK) {
+        const double v = nv ? (double)nv : 1.0;
+        r->stats[0] = s[0] / v;
+        r->stats[1] = sqrt(fmax(s[1] / v - r->stats[0] * r->stats[0], 0.0));
+        r->stats[2] = s[2] / v;
+        r->stats[3] = sqrt(fmax(s[3] / v - r->stats[2] * r->stats[2], 0.0));
+        r->stats[4] = s[4] / (double)(n ? n : 1);
+        r->stats[5] = ldmax;
+        r->stats[6] = n ? (double)nv / (double)n : 0.0;
+    }
+    ddsp_free(f0), ddsp_free(ld), ddsp_free(cf);
+    return rc;
+}
 
 static void next_batch(run_t *r, int64_t *gidx) {
     for (size_t k = 0; k < r->B; k++) {
@@ -361,7 +404,8 @@ static int write_checkpoint(run_t *r) {
                   .n_ranks = r->d.size},
         .history = &r->hist, .monitor = mon, .n_monitor = r->n_mon, .monitor_N = r->N,
         .monitor_F = r->mon_F, .monitor_K = r->mon_K, .monitor_n_fft = MON_NFFT,
-        .monitor_hop = MON_HOP, .keys = keys, .values = vals, .n_extra = 4};
+        .monitor_hop = MON_HOP, .keys = keys, .values = vals, .n_extra = 4,
+        .stat_names = STAT_NAMES, .stat_values = r->stats, .n_stats = 7};
     const double t0 = ddsp_now();
     if (ddsp_ckpt_write(path, &r->m, &r->opt, &r->lc, &info)) return DDSP_ERR;
     ddsp_ckpt_prune(r->run_dir, (int)r->a->keep);
@@ -513,7 +557,7 @@ check:
         goto check2;
     }
     if (r->d.rank == 0) {
-        if (monitor_init(r)) goto check2;
+        if (monitor_init(r) || data_stats(r)) goto check2;
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/train.csv", r->run_dir);
         r->csv = fopen(path, resuming ? "a" : "w");

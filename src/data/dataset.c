@@ -161,6 +161,13 @@ int ddsp_dataset_read(const ddsp_dataset *ds, int64_t i, float *audio, float *f0
     return DDSP_OK;
 }
 
+int ddsp_dataset_read_confidence(const ddsp_dataset *ds, int64_t i, float *conf) {
+    if (i < 0 || i >= ds->n_examples)
+        return ddsp_error("%s: example %lld out of range (%lld examples)", ds->path,
+                          (long long)i, (long long)ds->n_examples);
+    return read_row(ds, "f0_confidence", i, conf, ds->F);
+}
+
 void ddsp_dataset_close(ddsp_dataset *ds) {
     if (!ds) return;
     if (ds->file >= 0) H5Fclose((hid_t)ds->file);

@@ -310,6 +310,12 @@ static void stack_backward(ddsp_model *m, ddsp_model_acts *a, layer_acts *la, co
 
 const float *ddsp_decoder_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
                                   const float *loudness_db, size_t B) {
+    return ddsp_decoder_forward_state(m, a, f0_hz, loudness_db, B, NULL, NULL);
+}
+
+const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
+                                        const float *f0_hz, const float *loudness_db, size_t B,
+                                        const float *h0, float *h_final) {
     DDSP_ASSERT(B >= 1 && B <= a->max_B, "decoder batch %zu not in 1..%zu", B, a->max_B);
     const size_t M = B * a->F, C = (size_t)m->cfg.hidden, G = (size_t)m->cfg.gru_units;
     const size_t K = ddsp_synth_n_controls(&m->cfg.synth);
@@ -330,7 +336,10 @@ const float *ddsp_decoder_forward(const ddsp_model *m, ddsp_model_acts *a, const
     ddsp_gru_forward_cat(a->gru, a->gru_ws, 2, gin, gC, ddsp_model_param(m, "decoder/gru/kernel"),
                          ddsp_model_param(m, "decoder/gru/recurrent_kernel"),
                          ddsp_model_param(m, "decoder/gru/bias_input"),
-                         ddsp_model_param(m, "decoder/gru/bias_recurrent"), NULL, B, a->F, G);
+                         ddsp_model_param(m, "decoder/gru/bias_recurrent"), h0, B, a->F, G);
+    if (h_final)
+        for (size_t b = 0; b < B; b++)
+            memcpy(h_final + b * G, a->gru + (b * a->F + a->F - 1) * G, sizeof(float) * G);
     const float *oin[3] = {xa, xb, a->gru};
     const size_t oC[3] = {C, C, G};
     const float *xo = stack_forward(m, a->out, "out_stack", 3, oin, oC, M);
