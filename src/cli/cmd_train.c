@@ -612,6 +612,7 @@ static int train_loop(run_t *r) {
     const double t0 = ddsp_now(), el0 = r->hist.n ? r->hist.elapsed_s[r->hist.n - 1] : 0.0;
     double last_log = t0, loss_acc = 0.0, first_loss = NAN, last_loss = NAN, last_valid = NAN;
     size_t loss_n = 0, done = 0;
+    double ar_s = 0.0; /* time in the gradient allreduce */
     int failed = 0, bad_steps = 0, rc = EXIT_FAIL;
     const char *cw = getenv("DDSP_CHECK_WEIGHTS");
     const int check_every_step = cw && cw[0] == '1';
@@ -646,7 +647,7 @@ static int train_loop(run_t *r) {
                 ddsp_error("MPI_Allreduce of the gradients failed");
                 goto out;
             }
-            (void)ta;
+            ar_s += ddsp_now() - ta;
         }
         const double gnorm = ddsp_grad_norm(r->m.grads, r->m.n_params);
         const double lr = ddsp_adam_lr(&r->opt.cfg, r->opt.step);
@@ -735,6 +736,9 @@ static int train_loop(run_t *r) {
         else if (rc == EXIT_OK)
             ddsp_log("wrote %s (%s example %lld) and %s (its original)", path,
                      ds->n_valid > 0 ? "validation" : "training", (long long)r->mon_ex[0], tpath);
+        if (done > 0 && r->d.size > 1)
+            ddsp_log("gradient allreduce (%zu floats): %.1f ms per step, %.1f%% of the run's time",
+                     r->m.n_params, 1e3 * ar_s / (double)done, 100.0 * ar_s / (ddsp_now() - t0));
         if (done > 0)
             printf("trained to step %lld in %.1f s: loss %.4f -> %.4f (batch), validation %.4f; "
                    "run folder %s\n",
