@@ -12,6 +12,7 @@ pkgs=(
   libhdf5-openmpi-dev hdf5-tools             # parallel HDF5 (Open MPI build) + h5dump
   libopenblas-dev libopenblas0-openmp        # BLAS; the OpenMP variant is selected below
   libsndfile1-dev libsoxr-dev                # audio files, resampling
+  slurmctld slurmd slurm-client munge        # a real one-node SLURM for the jobs/ tests
 )
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3-torch python3-h5py python3-numpy python3-scipy python3-soundfile

@@ -51,7 +51,8 @@ static const char *HELP =
     "  --keep N              keep the newest N checkpoints (default 3)\n"
     "  --resume PATH         continue from RUN_DIR's newest checkpoint (starts fresh if it has\n"
     "                        none, so a requeued job can always pass it) or from a checkpoint\n"
-    "                        file; model, loss, optimiser, seed, batch and dataset come from it\n"
+    "                        file; model, loss, optimiser and seed come from it, and batch and\n"
+    "                        dataset too unless --batch/--data are given\n"
     "  --log-every SECS      progress line interval (default 5)\n"
     "signals: SIGUSR1/SIGTERM finish the current step, write a checkpoint and exit with 3.\n"
     "threads: OMP_NUM_THREADS per process. exit status: 0 done, 1 failure, 2 usage error,\n"
@@ -62,7 +63,7 @@ typedef struct {
     size_t steps, batch, valid_every, ckpt_every, keep;
     double lr, lr_decay, clip, ld_range, log_every;
     uint64_t seed;
-    int reverb, set_batch, set_data;
+    int reverb, set_batch, set_data, model_set, loss_set, seed_set, lr_set;
     const char **audio;
     int n_audio;
 } train_args;
@@ -97,10 +98,10 @@ static int parse(int argc, char **argv, train_args *a) {
             a->resume = v;
         } else if (OPT("--model")) {
             NEED;
-            a->model = v;
+            a->model = v, a->model_set = 1;
         } else if (OPT("--loss")) {
             NEED;
-            a->loss = v;
+            a->loss = v, a->loss_set = 1;
         } else if (OPT("--steps")) {
             NEED;
             if (cli_parse_size(o, v, &a->steps)) return -1;
@@ -120,10 +121,11 @@ static int parse(int argc, char **argv, train_args *a) {
         } else if (OPT("--seed")) {
             NEED;
             if (cli_parse_size(o, v, &z)) return -1;
-            a->seed = z;
+            a->seed = z, a->seed_set = 1;
         } else if (OPT("--lr")) {
             NEED;
             if (cli_parse_double(o, v, &a->lr)) return -1;
+            a->lr_set = 1;
         } else if (OPT("--lr-decay")) {
             NEED;
             if (cli_parse_double(o, v, &a->lr_decay)) return -1;
@@ -468,6 +470,9 @@ static int setup(run_t *r, train_args *a) {
             snprintf(r->data_buf, sizeof r->data_buf, "%s", v);
             a->data = r->data_buf;
         }
+        if (a->model_set || a->loss_set || a->seed_set || a->lr_set)
+            LOG0("warning: --model/--loss/--seed/--lr are ignored with --resume: the checkpoint's "
+                 "settings continue");
         if (ddsp_ckpt_config_str(ckpt, "model_preset", v, sizeof v) == DDSP_OK) {
             static char preset[32];
             snprintf(preset, sizeof preset, "%.31s", v);
