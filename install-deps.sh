@@ -12,6 +12,7 @@ pkgs=(
   libhdf5-openmpi-dev hdf5-tools             # parallel HDF5 (Open MPI build) + h5dump
   libopenblas-dev libopenblas0-openmp        # BLAS; the OpenMP variant is selected below
   libsndfile1-dev libsoxr-dev                # audio files, resampling
+  libcairo2-dev                              # ddsp plot (PNG figures)
   slurmctld slurmd slurm-client munge        # a real one-node SLURM for the jobs/ tests
 )
 if [ "${1:-}" = "--bench" ]; then

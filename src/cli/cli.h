@@ -11,6 +11,10 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 int cmd_loss(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_resynth(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* If argv[*i] is option `name` ("--name VALUE" or "--name=VALUE"), store VALUE, advance *i
  * past it and return 1; return -1 (after printing a usage error) if the value is missing,

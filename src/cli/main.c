@@ -16,6 +16,10 @@ typedef struct {
 static const command commands[] = {
     {"train", cmd_train, "train the DDSP model (one process or mpirun/srun across nodes)"},
     {"prepare", cmd_prepare, "cut recordings into a training dataset (f0, loudness) in HDF5"},
+    {"resynth", cmd_resynth, "resynthesise any audio with a trained model (timbre transfer)"},
+    {"eval", cmd_eval, "metrics of a trained model on a dataset (MSS, loudness, f0)"},
+    {"inspect", cmd_inspect, "summary of a checkpoint (config, tensors, loss history)"},
+    {"plot", cmd_plot, "PNG of a checkpoint's spectrograms and loss curves, or of audio files"},
     {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
 };
 
