@@ -617,11 +617,12 @@ static int train_loop(run_t *r) {
     const double t0 = ddsp_now(), el0 = r->hist.n ? r->hist.elapsed_s[r->hist.n - 1] : 0.0;
     double last_log = t0, loss_acc = 0.0, first_loss = NAN, last_loss = NAN, last_valid = NAN;
     size_t loss_n = 0, done = 0;
-    double ar_s = 0.0; /* time in the gradient allreduce */
+    double ar_s = 0.0;    /* time in the gradient allreduce */
+    double train_s = 0.0; /* time in training steps (not validation or checkpoints) */
     int failed = 0, bad_steps = 0, rc = EXIT_FAIL;
     const char *cw = getenv("DDSP_CHECK_WEIGHTS");
     const int check_every_step = cw && cw[0] == '1';
-    if (ds->n_valid > 0 && r->step == 0) {
+    if (ds->n_valid > 0 && r->step == 0 && a->valid_every > 0) {
         last_valid = 0.0;
         last_valid = validate(r->tr, ds, &r->bb, r->bmax, &r->d, r->seed, &failed);
         if (ddsp_dist_any(&r->d, failed)) goto out;
@@ -630,6 +631,7 @@ static int train_loop(run_t *r) {
         if (r->csv) fprintf(r->csv, "0,,%.6f,,,,0\n", last_valid);
     }
     while ((size_t)r->step < r->steps) {
+        const double ts = ddsp_now();
         next_batch(r, gidx);
         size_t nb = 0;
         for (size_t k = (size_t)r->d.rank; k < r->B; k += (size_t)r->d.size) mine[nb++] = gidx[k];
@@ -672,6 +674,7 @@ static int train_loop(run_t *r) {
             ddsp_adam_update(&r->opt, r->m.params, r->m.grads);
         }
         r->step++, done++;
+        train_s += ddsp_now() - ts;
         if (isnan(first_loss)) first_loss = lv[0];
         last_loss = lv[0];
         loss_acc += lv[0], loss_n++;
@@ -685,7 +688,7 @@ static int train_loop(run_t *r) {
             last_valid = vloss;
         }
         const double now = ddsp_now(), el = el0 + (now - t0);
-        const double aps = (double)done * (double)r->B * (double)r->N / ds->sample_rate / (now - t0);
+        const double aps = (double)done * (double)r->B * (double)r->N / ds->sample_rate / train_s;
         if (r->d.rank == 0) {
             if (ddsp_history_add(&r->hist, r->step, lv[0], gnorm, lr, aps, el) ||
                 (do_valid && ddsp_history_add_valid(&r->hist, r->step, vloss))) {
@@ -742,8 +745,8 @@ static int train_loop(run_t *r) {
             ddsp_log("wrote %s (%s example %lld) and %s (its original)", path,
                      ds->n_valid > 0 ? "validation" : "training", (long long)r->mon_ex[0], tpath);
         if (done > 0 && r->d.size > 1)
-            ddsp_log("gradient allreduce (%zu floats): %.1f ms per step, %.1f%% of the run's time",
-                     r->m.n_params, 1e3 * ar_s / (double)done, 100.0 * ar_s / (ddsp_now() - t0));
+            ddsp_log("gradient allreduce (%zu floats): %.1f ms per step, %.1f%% of the training-step time",
+                     r->m.n_params, 1e3 * ar_s / (double)done, 100.0 * ar_s / train_s);
         if (done > 0)
             printf("trained to step %lld in %.1f s: loss %.4f -> %.4f (batch), validation %.4f; "
                    "run folder %s\n",

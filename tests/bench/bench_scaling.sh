@@ -21,8 +21,8 @@ run() { # ranks threads -> "aps allreduce_ms"
   ar=$(echo "$log" | sed -n 's/.*allreduce ([0-9]* floats): \([0-9.]*\) ms per step.*/\1/p' | tail -n 1)
   echo "$aps ${ar:-0}"
 }
-for cfg in "1 1" "2 1" "1 2"; do
-  for r in $(seq "$rounds"); do run $cfg >> "$work/${cfg// /x}"; done
+for r in $(seq "$rounds"); do   # interleaved, so a noisy minute hits every layout alike
+  for cfg in "1 1" "2 1" "1 2"; do run $cfg >> "$work/${cfg// /x}"; done
 done
 base=$(cut -d' ' -f1 "$work/1x1" | median)
 echo "Weak scaling, full model, $b example(s) of 4 s per rank, $steps steps, median of $rounds runs ($(date -u +%F))"
