@@ -285,6 +285,22 @@ static int get_d(hid_t g, const char *path, const char *name, double *v) {
 }
 
 static int read_tensor(hid_t f, const char *path, const char *name, const ddsp_tensor *t, float *dst) {
+    /* check the declared shape before reading: a corrupt file must not make us allocate
+     * whatever it declares (fuzzing found an 82 KB file declaring 3.3 GB) */
+    if (H5Lexists(f, name, H5P_DEFAULT) > 0) {
+        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        hsize_t d[2] = {0, 0};
+        const int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+        if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, d, NULL);
+        if (sp >= 0) H5Sclose(sp);
+        if (ds >= 0) H5Dclose(ds);
+        if (nd != t->rank || d[0] != t->shape[0] || (nd == 2 && d[1] != t->shape[1]))
+            return ddsp_error("%s: '/%s' has %d dimension(s) %llu x %llu, expected %zu x %zu",
+                              path, name, nd, (unsigned long long)d[0],
+                              (unsigned long long)(nd > 1 ? d[1] : 1), t->shape[0],
+                              t->rank > 1 ? t->shape[1] : 1);
+    }
     float *v = NULL;
     uint64_t dims[8];
     int r = 0;

@@ -34,6 +34,9 @@ int ddsp_synth_config_check(const ddsp_synth_config *c) {
         return ddsp_error("synth: n_noise_bands %d must be >= 3", c->n_noise_bands);
     if (c->amp_interp != DDSP_AMP_WINDOW && c->amp_interp != DDSP_AMP_LINEAR)
         return ddsp_error("synth: unknown amplitude interpolation %d", (int)c->amp_interp);
+    /* bounds first: the FFT-size loop below must not overflow (a corrupt checkpoint once
+     * declared hop 2^30 and looped forever) */
+    if (c->hop > (1 << 20)) return ddsp_error("synth: hop %d must be at most %d", c->hop, 1 << 20);
     /* magenta's frame-wise fft_convolve overlap-adds whole FFT blocks at the hop */
     int nfft = 1;
     while (nfft < c->hop + 2 * (c->n_noise_bands - 1) - 1)
