@@ -24,6 +24,15 @@
 #include "ddsp/util.h"
 #include "util/fastmath.h"
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(DDSP_NO_AVX512)
+#define DDSP_MSS_AVX512 1
+#include "loss/mss_avx512.h"
+/* vector part of kernel NAME for bins [0, K16): sets k0 = K16 and the partial sums */
+#define VPART(SFX, NAME) k0 = vbins##SFX##_##NAME(X, &U[0][0], St, Lt, cf, K, c, v);
+#else
+#define VPART(SFX, NAME)
+#endif
+
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -282,7 +291,9 @@ void ddsp_mss_target_free(ddsp_mss_target *t) {
 #define MAG_LOG_BODY                                                                           \
     const float eps = DDSP_MSS_LOG_EPS, log_eps = logf(DDSP_MSS_LOG_EPS);                      \
     if (mode == DDSP_LOG_ADD) {                                                                \
-        _Pragma("omp simd") for (size_t i = 0; i < len; i++) {                                 \
+        size_t i0 = 0;                                                                         \
+        VMAG(i0)                                                                               \
+        _Pragma("omp simd") for (size_t i = i0; i < len; i++) {                                \
             const float re = (float)X[2 * i], im = (float)X[2 * i + 1];                        \
             const float s = sqrtf(re * re + im * im);                                          \
             S[i] = s;                                                                          \
@@ -297,15 +308,27 @@ void ddsp_mss_target_free(ddsp_mss_target *t) {
         }                                                                                      \
     }
 
+#ifdef DDSP_MSS_AVX512
+#define VMAG(i0) i0 = vmag_log32_add(S, L, X, len);
+#else
+#define VMAG(i0)
+#endif
 static void mag_log32(float *restrict S, float *restrict L, const float *restrict X, size_t len,
                       ddsp_log_mode mode) {
     MAG_LOG_BODY
 }
+#undef VMAG
 
+#ifdef DDSP_MSS_AVX512
+#define VMAG(i0) i0 = vmag_log64_add(S, L, X, len);
+#else
+#define VMAG(i0)
+#endif
 static void mag_log64(float *restrict S, float *restrict L, const double *restrict X, size_t len,
                       ddsp_log_mode mode) {
     MAG_LOG_BODY
 }
+#undef VMAG
 
 /* Target spectra of frames [f0, f0+cnt) of item x into w->St/Lt. Exact precision computes
  * them in double too: a float spectrum from a frame pair carries error scaled by BOTH frames'
@@ -374,10 +397,13 @@ void ddsp_mss_target_compute(ddsp_mss *m, ddsp_mss_target *t, const float *targe
 /* One set of kernels per spectrum type (double for exact precision, float for fast). */
 #define DEFINE_BINS(SFX)                                                                       \
 static void bins##SFX##_l1log_add(BINS_ARGS) {                                                 \
-    float a0 = 0.0f, a1 = 0.0f;                                                                \
+    size_t k0 = 0;                                                                             \
+    float v[2] = {0.0f, 0.0f};                                                                 \
+    VPART(SFX, l1log_add)                                                                      \
+    float a0 = v[0], a1 = v[1];                                                                \
     const float eps = DDSP_MSS_LOG_EPS;                                                        \
 _Pragma("omp simd reduction(+ : a0, a1)")                                               \
-    for (size_t k = 0; k < K; k++) {                                                           \
+    for (size_t k = k0; k < K; k++) {                                                          \
         BIN_PROLOGUE                                                                           \
         const float dl = ddsp_logf(se + eps) - Lt[k];                                          \
         a0 += fabsf(d);                                                                        \
@@ -405,9 +431,12 @@ _Pragma("omp simd reduction(+ : a0, a1)")                                       
 }                                                                                              \
                                                                                                \
 static void bins##SFX##_l1(BINS_ARGS) {                                                        \
-    float a0 = 0.0f;                                                                           \
+    size_t k0 = 0;                                                                             \
+    float v[2] = {0.0f, 0.0f};                                                                 \
+    VPART(SFX, l1)                                                                             \
+    float a0 = v[0];                                                                           \
 _Pragma("omp simd reduction(+ : a0)")                                                   \
-    for (size_t k = 0; k < K; k++) {                                                           \
+    for (size_t k = k0; k < K; k++) {                                                          \
         BIN_PROLOGUE                                                                           \
         a0 += fabsf(d);                                                                        \
         const float num = c * ddsp_signf(d), den = 1.0f;                                       \
@@ -417,9 +446,12 @@ _Pragma("omp simd reduction(+ : a0)")                                           
 }                                                                                              \
                                                                                                \
 static void bins##SFX##_l2(BINS_ARGS) {                                                        \
-    float a0 = 0.0f;                                                                           \
+    size_t k0 = 0;                                                                             \
+    float v[2] = {0.0f, 0.0f};                                                                 \
+    VPART(SFX, l2)                                                                             \
+    float a0 = v[0];                                                                           \
 _Pragma("omp simd reduction(+ : a0)")                                                   \
-    for (size_t k = 0; k < K; k++) {                                                           \
+    for (size_t k = k0; k < K; k++) {                                                          \
         BIN_PROLOGUE                                                                           \
         a0 += d * d;                                                                           \
         const float num = c * d, den = 1.0f;                                                   \
