@@ -7,34 +7,28 @@
 set -euo pipefail
 build=${1:-build}
 rounds=${2:-5}
-here=$(cd "$(dirname "$0")/../.." && pwd)
-peer=${DDSP_PEER:-$here/../shared/reference/ddsp_ref.py}
 bench=$build/tests/bench_mss
 [ -x "$bench" ] || { echo "bench_mss.sh: $bench not built (run make first)" >&2; exit 1; }
-have_peer=1
-[ -f "$peer" ] && /usr/bin/python3 -c "import torch" 2>/dev/null || have_peer=0
-[ $have_peer = 1 ] || echo "bench_mss.sh: peer not available ($peer, python3-torch); C only" >&2
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/common.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for th in 1 2; do
   for B in 1 4 16; do
     steps=15; [ "$B" = 16 ] && steps=7
     for r in $(seq "$rounds"); do
-      OMP_NUM_THREADS=$th "$bench" --batch "$B" --steps "$steps" --warmup 2 > "$tmp/c"
+      OMP_NUM_THREADS=$th "${blas_env[@]}" "$bench" --batch "$B" --steps "$steps" --warmup 2 > "$tmp/c"
       awk '/mode=recompute_target/ {for(i=1;i<=NF;i++) if($i ~ /^audio_s_per_s=/){split($i,a,"=");print a[2]}}' "$tmp/c" >> "$tmp/c_${th}_${B}"
       awk '/mode=precomputed_target/ {for(i=1;i<=NF;i++) if($i ~ /^audio_s_per_s=/){split($i,a,"=");print a[2]}}' "$tmp/c" >> "$tmp/cp_${th}_${B}"
-      OMP_NUM_THREADS=$th "$bench" --batch "$B" --steps "$steps" --warmup 2 --precision fast |
+      OMP_NUM_THREADS=$th "${blas_env[@]}" "$bench" --batch "$B" --steps "$steps" --warmup 2 --precision fast |
         awk '/mode=recompute_target/ {for(i=1;i<=NF;i++) if($i ~ /^audio_s_per_s=/){split($i,a,"=");print a[2]}}' >> "$tmp/cf_${th}_${B}"
       if [ $have_peer = 1 ]; then
-        /usr/bin/python3 "$peer" mssbench --batch "$B" --threads "$th" --steps "$steps" --warmup 2 2>/dev/null |
+        /usr/bin/python3 "$peer" mssbench --blas-core "$blas_core" --batch "$B" --threads "$th" --steps "$steps" --warmup 2 2>/dev/null |
           sed -n 's/.*audio_s_per_s=\([0-9.]*\).*/\1/p' >> "$tmp/p_${th}_${B}"
       fi
     done
   done
 done
-echo "MSS l1log loss + gradient, 4 s pairs at 16 kHz, audio-seconds/s, median of $rounds runs ($(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p'))"
+echo "MSS l1log loss + gradient, 4 s pairs at 16 kHz, audio-seconds/s, median of $rounds runs ($(date -u +%F), $(cpu_name))"
 echo
 echo "| batch | threads | peer (PyTorch) | ddsp exact | ratio | ddsp fast | ratio | ddsp exact, target spectra precomputed | ratio |"
 echo "|---|---|---|---|---|---|---|---|---|"

@@ -10,10 +10,10 @@ ddsp=$build/ddsp
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 "$ddsp" prepare data --out "$work/ds.h5" 2>/dev/null >/dev/null
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/common.sh"
 run() { # ranks threads -> "aps allreduce_ms"
   local n=$1 t=$2 log
-  log=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t mpirun -n "$n" --oversubscribe --bind-to none \
+  log=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "${blas_env[@]}" mpirun -n "$n" --oversubscribe --bind-to none \
         "$ddsp" train --data "$work/ds.h5" --batch $((b * n)) --steps "$steps" --valid-every 0 \
         --ckpt-every 0 --log-every 1000 --out "$work/run" 2>&1)
   rm -rf "$work/run"
@@ -25,7 +25,7 @@ for r in $(seq "$rounds"); do   # interleaved, so a noisy minute hits every layo
   for cfg in "1 1" "2 1" "1 2"; do run $cfg >> "$work/${cfg// /x}"; done
 done
 base=$(cut -d' ' -f1 "$work/1x1" | median)
-echo "Weak scaling, full model, $b example(s) of 4 s per rank, $steps steps, median of $rounds runs ($(date -u +%F))"
+echo "Weak scaling, full model, $b example(s) of 4 s per rank, $steps steps, median of $rounds runs ($(date -u +%F), $(cpu_name), OpenBLAS core: $blas_core)"
 echo
 echo "| ranks x threads | global batch | audio-s/s | speed-up | efficiency | allreduce ms/step |"
 echo "|---|---|---|---|---|---|"

@@ -120,9 +120,10 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("train_c model=%s batch=%zu threads=%d reverb=%d steps=%zu median_s=%.4f min_s=%.4f "
            "audio_s_per_s=%.3f gflop_per_step=%.2f gflops=%.1f sgemm_gflops=%.1f "
-           "peak_rss_mb=%.0f loss_first=%.4f loss_last=%.4f\n",
+           "peak_rss_mb=%.0f loss_first=%.4f loss_last=%.4f blas_core=%s\n",
            model, B, omp_get_max_threads(), reverb, steps, med, mn, (double)B * 4.0 / med,
-           flop / 1e9, flop / med / 1e9, gf, ru.ru_maxrss / 1024.0, loss0, loss1);
+           flop / 1e9, flop / med / 1e9, gf, ru.ru_maxrss / 1024.0, loss0, loss1,
+           openblas_get_corename());
     ddsp_trainer_free(tr);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);

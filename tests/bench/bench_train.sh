@@ -4,21 +4,16 @@
 # bench), interleaved in the same run, for B = 1, 4, 16 and 1, 2 threads. Each cell is the
 # median over ROUNDS processes of each process's median step. Prints a Markdown table with
 # seconds per step, audio-seconds/s, the ratio, ddsp's GFLOP/s and the sgemm GFLOP/s
-# measured in the same process, and ddsp's peak resident memory.
+# measured in the same process, and ddsp's peak resident memory. Both sides use the same
+# OpenBLAS kernel (DDSP_BENCH_BLAS_CORE, see common.sh; default: the CPU's own).
 #   tests/bench/bench_train.sh [BUILD_DIR] [ROUNDS] [BATCHES]   (needs ./install-deps.sh --bench)
 set -euo pipefail
 build=${1:-build}
 rounds=${2:-5}
 batches=${3:-"1 4 16"}
-here=$(cd "$(dirname "$0")/../.." && pwd)
-peer=${DDSP_PEER:-$here/../shared/reference/ddsp_ref.py}
 bench=$build/tests/bench_train
 [ -x "$bench" ] || { echo "bench_train.sh: $bench not built (run make first)" >&2; exit 1; }
-have_peer=1
-[ -f "$peer" ] && /usr/bin/python3 -c "import torch" 2>/dev/null || have_peer=0
-[ $have_peer = 1 ] || echo "bench_train.sh: peer not available ($peer, python3-torch); C only" >&2
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+. "$(dirname "$0")/common.sh"
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,19 +22,20 @@ for th in 1 2; do
     steps=7 warm=2
     [ "$B" -ge 16 ] && steps=3 warm=1
     for r in $(seq "$rounds"); do
-      out=$(OMP_NUM_THREADS=$th OPENBLAS_NUM_THREADS=$th "$bench" --batch "$B" --steps $steps --warmup $warm)
+      out=$(OMP_NUM_THREADS=$th OPENBLAS_NUM_THREADS=$th "${blas_env[@]}" "$bench" --batch "$B" --steps $steps --warmup $warm)
       echo "$out" | field median_s >> "$tmp/c_${th}_${B}"
       echo "$out" | field gflops >> "$tmp/g_${th}_${B}"
       echo "$out" | field sgemm_gflops >> "$tmp/s_${th}_${B}"
       echo "$out" | field peak_rss_mb >> "$tmp/m_${th}_${B}"
+      echo "$out" | field blas_core > "$tmp/core"
       if [ $have_peer = 1 ]; then
-        /usr/bin/python3 "$peer" bench --batch "$B" --threads "$th" --steps $steps --warmup $warm 2>/dev/null |
+        /usr/bin/python3 "$peer" bench --blas-core "$blas_core" --batch "$B" --threads "$th" --steps $steps --warmup $warm 2>/dev/null |
           sed -n 's/.*median_step_s=\([0-9.]*\).*/\1/p' >> "$tmp/p_${th}_${B}"
       fi
     done
   done
 done
-echo "Training step, solo_instrument (4.8 M parameters), 4 s examples, median of $rounds runs ($(date -u +%F), $(lscpu | sed -n 's/^Model name: *//p'))"
+echo "Training step, solo_instrument (4.8 M parameters), 4 s examples, median of $rounds runs ($(date -u +%F), $(cpu_name), OpenBLAS core $(cat "$tmp/core") for both)"
 echo
 echo "| batch | threads | peer s/step | ddsp s/step | peer audio-s/s | ddsp audio-s/s | ratio | ddsp GFLOP/s | sgemm GFLOP/s (same process) | ddsp peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
