@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- helpers */
 static double *rnd(size_t n, double scale) {
@@ -563,8 +564,32 @@ static void test_gru_big(size_t B, size_t T) {
     gru_free_ctx(&c);
 }
 
+/* The BLAS hint: silent without OPENBLAS_CORETYPE; with a forced non-AVX-512 core on an
+ * AVX-512 CPU it names the core and the variable. */
+static void test_blas_advice(void) {
+    char msg[512] = "";
+    const char *core = ddsp_nn_blas_core();
+    CHECK(core && *core, "no OpenBLAS core name");
+    char *saved = getenv("OPENBLAS_CORETYPE") ? strdup(getenv("OPENBLAS_CORETYPE")) : NULL;
+    unsetenv("OPENBLAS_CORETYPE");
+    CHECK(ddsp_nn_blas_advice(msg, sizeof msg) == 0, "advice without OPENBLAS_CORETYPE: %s", msg);
+    setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+    const int wide = !strcasecmp(core, "SkylakeX") || !strcasecmp(core, "Cooperlake") ||
+                     !strcasecmp(core, "SapphireRapids");
+    __builtin_cpu_init();
+    const int expect = !wide && __builtin_cpu_supports("avx512f");
+    const int got = ddsp_nn_blas_advice(msg, sizeof msg);
+    CHECK(got == expect, "advice %d, expected %d (core %s)", got, expect, core);
+    if (got) CHECK(strstr(msg, core) && strstr(msg, "OPENBLAS_CORETYPE=Haswell"), "hint: %s", msg);
+    if (saved) setenv("OPENBLAS_CORETYPE", saved, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+    free(saved);
+    printf("blas core %s%s%s\n", core, got ? "; hint: " : "", got ? msg : "");
+}
+
 int main(void) {
     const double t0 = ddsp_now();
+    test_blas_advice();
     test_dense_fd();
     test_dense_big();
     test_layernorm(1.0, 5, 7);

@@ -70,6 +70,13 @@ void ddsp_layernorm_leaky_backward(float *din, float *dgamma, float *dbeta, cons
                                    const float *rstd, const float *gamma, float slope, size_t M,
                                    size_t C);
 
+/* ---------------------------------------------------------------- BLAS
+ * The OpenBLAS kernel the GEMMs run on (e.g. "Cooperlake"; static string). */
+const char *ddsp_nn_blas_core(void);
+/* When OPENBLAS_CORETYPE forces a non-AVX-512 kernel on a CPU with AVX-512 (GEMMs ~2x
+ * slower), writes a one-line hint into buf (cap bytes) and returns 1; otherwise 0. */
+int ddsp_nn_blas_advice(char *buf, size_t cap);
+
 /* ---------------------------------------------------------------- GRU
  * torch nn.GRU == Keras GRU(reset_after=True), gate order r, z, n in the 3H columns (torch's
  * order; a Keras checkpoint stores z, r, n and needs its column blocks swapped):
