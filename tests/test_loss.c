@@ -223,6 +223,130 @@ static void check_config(void) {
     CHECK(ddsp_mss_init(&c, 1, 0) == NULL, "zero-length signals accepted");
 }
 
+/* ------------------------------------------------------------------ more choices of Φ */
+
+/* `mag,logmag` with dist l1 is the MSS l1log loss: same value and gradient. */
+static void check_phi_equals_mss(void) {
+    const size_t B = 3, N = 4321;
+    float *t = ddsp_alloc(sizeof(float) * B * N), *e = ddsp_alloc(sizeof(float) * B * N);
+    float *g = ddsp_alloc(sizeof(float) * B * N), *gm = ddsp_alloc(sizeof(float) * B * N);
+    double *gmd = ddsp_alloc(sizeof(double) * B * N);
+    fill_random(t, B * N, 0.3);
+    fill_random(e, B * N, 0.3);
+    ddsp_phi_config pc;
+    ddsp_phi_config_default(&pc);
+    CHECK(ddsp_phi_parse_terms(&pc, "mag,logmag") == DDSP_OK, "%s", ddsp_last_error());
+    ddsp_mss_config mc;
+    ddsp_mss_config_default(&mc);
+    ddsp_phi *p = ddsp_phi_init(&pc, B, N);
+    ddsp_mss *m = ddsp_mss_init(&mc, B, N);
+    ddsp_phi_value pv;
+    ddsp_mss_value mv;
+    ddsp_phi_eval(p, &pv, g, t, e, B);
+    ddsp_mss_backward(m, gm, &mv, NULL, t, e, B, 1.0f);
+    for (size_t i = 0; i < B * N; i++) gmd[i] = gm[i];
+    const double rel = tu_rel_l2(g, gmd, B * N, NULL, NULL);
+    double worst_scale = 0.0;
+    for (int s = 0; s < mc.n_scales; s++)
+        worst_scale = fmax(worst_scale, tu_rel(pv.per_scale[s], mv.per_scale[s]));
+    printf("phi mag,logmag vs MSS l1log: loss %.9g vs %.9g, worst scale rel %.3g, grad rel L2 "
+           "%.3g\n", pv.total, mv.total, worst_scale, rel);
+    CHECK(tu_rel(pv.total, mv.total) <= 1e-6 && worst_scale <= 1e-6 && rel <= 1e-5,
+          "phi mag,logmag differs from MSS l1log (loss %.9g vs %.9g, grad rel %.3g)", pv.total,
+          mv.total, rel);
+    CHECK(fabs(pv.per_term[DDSP_PHI_MAG] + pv.per_term[DDSP_PHI_LOGMAG] - pv.total) <=
+              1e-12 * pv.total,
+          "per-term values do not add up to the total");
+    ddsp_phi_free(p);
+    ddsp_mss_free(m);
+    ddsp_free(t), ddsp_free(e), ddsp_free(g), ddsp_free(gm), ddsp_free(gmd);
+}
+
+/* Central finite differences of one term list along random directions and single samples;
+ * B = 2 so batch normalisation is covered. */
+static void check_phi_fd(const char *terms, int dist, size_t N) {
+    const size_t B = 2;
+    ddsp_phi_config pc;
+    ddsp_phi_config_default(&pc);
+    CHECK(ddsp_phi_parse_terms(&pc, terms) == DDSP_OK, "%s", ddsp_last_error());
+    pc.dist = dist;
+    float *t = ddsp_alloc(sizeof(float) * B * N), *e = ddsp_alloc(sizeof(float) * B * N);
+    float *g = ddsp_alloc(sizeof(float) * B * N), *ep = ddsp_alloc(sizeof(float) * B * N);
+    double *v = ddsp_alloc(sizeof(double) * B * N);
+    fill_random(t, B * N, 0.3);
+    fill_random(e, B * N, 0.3);
+    ddsp_phi *p = ddsp_phi_init(&pc, B, N);
+    ddsp_phi_value val;
+    ddsp_phi_eval(p, &val, g, t, e, B);
+    double worst = 0.0;
+    for (int trial = 0; trial < 4; trial++) {
+        double vn = 0.0;
+        for (size_t i = 0; i < B * N; i++) {
+            v[i] = trial < 3 ? tu_uniform() : (i == (size_t)(trial * 131) % (B * N) ? 1.0 : 0.0);
+            vn += v[i] * v[i];
+        }
+        vn = sqrt(vn);
+        double gv = 0.0, gn = 0.0;
+        for (size_t i = 0; i < B * N; i++) gv += g[i] * (v[i] /= vn), gn += (double)g[i] * g[i];
+        double err = INFINITY;
+        const double steps[3] = {1e-3, 1e-4, 3e-5};
+        for (int k = 0; k < 3; k++) {
+            ddsp_phi_value lp, lm;
+            for (size_t i = 0; i < B * N; i++) ep[i] = (float)(e[i] + steps[k] * v[i]);
+            ddsp_phi_eval(p, &lp, NULL, t, ep, B);
+            for (size_t i = 0; i < B * N; i++) ep[i] = (float)(e[i] - steps[k] * v[i]);
+            ddsp_phi_eval(p, &lm, NULL, t, ep, B);
+            err = fmin(err, fabs((lp.total - lm.total) / (2 * steps[k]) - gv) / sqrt(gn));
+        }
+        worst = fmax(worst, err);
+    }
+    printf("fd  phi %-24s l%d N=%4zu  worst |fd - g.v| / |g| = %.3g\n", terms, dist, N, worst);
+    CHECK(worst <= 5e-3, "phi %s (l%d) N=%zu: finite differences disagree (%.3g)", terms, dist,
+          N, worst);
+    ddsp_phi_free(p);
+    ddsp_free(t), ddsp_free(e), ddsp_free(g), ddsp_free(ep), ddsp_free(v);
+}
+
+/* Bitwise the same with 1 and 2 threads; parsing and validation. */
+static void check_phi_misc(void) {
+    const size_t B = 3, N = 9000;
+    ddsp_phi_config pc;
+    ddsp_phi_config_default(&pc);
+    CHECK(ddsp_phi_parse_terms(&pc, "mag,delta_time=0.5,delta_freq,cumsum_freq=0.1,sc") ==
+              DDSP_OK, "%s", ddsp_last_error());
+    char desc[256];
+    CHECK(!strcmp(ddsp_phi_describe(&pc, desc, sizeof desc),
+                  "mag=1,delta_time=0.5,delta_freq=1,cumsum_freq=0.1,sc=1,dist=l1"),
+          "describe: %s", desc);
+    float *t = ddsp_alloc(sizeof(float) * B * N), *e = ddsp_alloc(sizeof(float) * B * N);
+    float *g1 = ddsp_alloc(sizeof(float) * B * N), *g2 = ddsp_alloc(sizeof(float) * B * N);
+    fill_random(t, B * N, 0.3);
+    fill_random(e, B * N, 0.3);
+    omp_set_num_threads(2);
+    ddsp_phi *p = ddsp_phi_init(&pc, B, N);
+    ddsp_phi_value v1, v2;
+    omp_set_num_threads(1);
+    ddsp_phi_eval(p, &v1, g1, t, e, B);
+    omp_set_num_threads(2);
+    ddsp_phi_eval(p, &v2, g2, t, e, B);
+    CHECK(v1.total == v2.total && !memcmp(g1, g2, sizeof(float) * B * N),
+          "phi: 1 thread (%.17g) and 2 threads (%.17g) differ", v1.total, v2.total);
+    /* identical signals: every term is 0 and so is the gradient */
+    ddsp_phi_eval(p, &v1, g1, t, t, B);
+    double gmax = 0.0;
+    for (size_t i = 0; i < B * N; i++) gmax = fmax(gmax, fabs(g1[i]));
+    CHECK(v1.total == 0.0 && gmax == 0.0, "phi of a signal with itself: %.3g, |g| %.3g",
+          v1.total, gmax);
+    ddsp_phi_free(p);
+    ddsp_free(t), ddsp_free(e), ddsp_free(g1), ddsp_free(g2);
+    const char *bad[] = {"", "mag,bogus", "mag=-1", "mag=x", "mag=0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ddsp_phi_config c2;
+        ddsp_phi_config_default(&c2);
+        CHECK(ddsp_phi_parse_terms(&c2, bad[i]) == DDSP_ERR, "term list '%s' accepted", bad[i]);
+    }
+}
+
 int main(int argc, char **argv) {
     data_dir = argc > 1 ? argv[1] : "tests/data";
     ddsp_h5_quiet();
@@ -242,6 +366,14 @@ int main(int argc, char **argv) {
     check_against_plain(DDSP_MSS_L1, DDSP_LOG_ADD, 777);
     check_against_plain(DDSP_MSS_L2, DDSP_LOG_ADD, 2049);
     check_threads();
+    check_phi_equals_mss();
+    const char *terms[] = {"mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",
+                           "mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.2,sc"};
+    for (size_t i = 0; i < sizeof terms / sizeof *terms; i++) {
+        check_phi_fd(terms[i], 1, 517);
+        check_phi_fd(terms[i], 2, 300);
+    }
+    check_phi_misc();
     ddsp_fft_cleanup();
     return tu_finish("test_loss");
 }

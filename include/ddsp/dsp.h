@@ -71,6 +71,9 @@ unsigned ddsp_fft_rigor(void);
  * Never NULL (planning failure is a bug: DDSP_ASSERT). Thread-safe (planning is serialised). */
 fftwf_plan ddsp_fft_plan_r2c(int n, int howmany);
 fftwf_plan ddsp_fft_plan_c2r(int n, int howmany);
+/* The same in double (spectral distances Φ, see ddsp/loss.h). */
+fftw_plan ddsp_fft_plan_r2c_f64(int n, int howmany);
+fftw_plan ddsp_fft_plan_c2r_f64(int n, int howmany);
 /* Complex transforms, `howmany` contiguous (howmany, n) arrays, unnormalised:
  * sign FFTW_FORWARD or FFTW_BACKWARD. */
 fftwf_plan ddsp_fft_plan_c2c(int n, int howmany, int sign);

@@ -93,4 +93,63 @@ void ddsp_mss_backward(ddsp_mss *m, float *d_estimate, ddsp_mss_value *out,
 int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_estimate,
                        const float *target, const float *estimate, size_t B, size_t N);
 
+/* ---------------------------------------------------------------- more choices of Φ
+ * A spectral distance built from weighted terms on the same magnitudes S as the MSS
+ * (framing, periodic Hann, scales, overlap), computed in double. Per scale, with
+ * A = a representation of S and D(r) = |r| (dist l1, default) or r^2 (dist l2):
+ *   mag          mean D(S_e - S_t)                                    magenta mag_weight
+ *   logmag       mean D(log(S_e + 1e-5) - log(S_t + 1e-5))            magenta logmag_weight
+ *   delta_time   mean D of the frame-to-frame difference S[f+1] - S[f] magenta delta_time_weight
+ *   delta_freq   mean D of the bin-to-bin difference S[k+1] - S[k]     magenta delta_freq_weight
+ *   cumsum_freq  mean D of the cumulative sum over bins                magenta cumsum_freq_weight
+ *   sc           ||S_e - S_t||_F / ||S_t||_F per example (spectral convergence, auraloss)
+ * Means run over the term's entries and the batch; the sc term is averaged over the batch.
+ * The loss is sum over scales of sum over terms of weight * term. `mag,logmag` with dist l1
+ * is exactly the MSS l1log loss (add log mode). Gradients are exact (|r|' = 0 at 0; the sc
+ * term's gradient is 0 where S_e = S_t). */
+enum {
+    DDSP_PHI_MAG = 0,
+    DDSP_PHI_LOGMAG,
+    DDSP_PHI_DELTA_TIME,
+    DDSP_PHI_DELTA_FREQ,
+    DDSP_PHI_CUMSUM_FREQ,
+    DDSP_PHI_SC,
+    DDSP_PHI_NTERMS
+};
+
+typedef struct {
+    double weight[DDSP_PHI_NTERMS]; /* 0 = term off */
+    int dist;                       /* 1 (|r|) or 2 (r^2) */
+    int n_scales;
+    int scales[DDSP_MSS_MAX_SCALES];
+    double overlap;
+} ddsp_phi_config;
+
+/* Scales and overlap of the MSS default, no term on, dist 1. */
+void ddsp_phi_config_default(ddsp_phi_config *c);
+/* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given) into c->weight
+ * (all others 0). DDSP_ERR naming the bad item. */
+int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list);
+const char *ddsp_phi_term_name(int term);
+/* Writes the term list back ("mag=1,logmag=1"); returns buf. */
+const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap);
+int ddsp_phi_config_check(const ddsp_phi_config *c);
+
+/* Plans and work buffers for up to max_batch pairs of N samples (all memory here). */
+typedef struct ddsp_phi ddsp_phi;
+ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N);
+void ddsp_phi_free(ddsp_phi *p);
+
+typedef struct {
+    double total;
+    double per_scale[DDSP_MSS_MAX_SCALES];
+    double per_term[DDSP_PHI_NTERMS]; /* weighted, summed over scales */
+} ddsp_phi_value;
+
+/* Loss of B pairs (target, estimate) (B, N); when d_estimate is not NULL it is overwritten
+ * with dL/d(estimate) (B, N). OpenMP over (item, scale); any thread count gives the same
+ * bits. */
+void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
+                   const float *estimate, size_t B);
+
 #endif

@@ -23,6 +23,11 @@ static const char *HELP =
     "options:\n"
     "  --loss l1log|l1|l2      loss type (default l1log: L1 on |S| + L1 on log|S|, as magenta;\n"
     "                          l2: 0.5 * sum (S_e - S_t)^2, the DDSP paper's form)\n"
+    "  --loss TERM[=W],...     a spectral distance from weighted terms (weight 1 if not given):\n"
+    "                          mag, logmag, delta_time, delta_freq, cumsum_freq (magenta's\n"
+    "                          SpectralLoss terms), sc (spectral convergence); e.g.\n"
+    "                          --loss mag,logmag,delta_freq=0.5. Computed in double.\n"
+    "  --dist l1|l2            the terms' distance: mean |r| (default) or mean r^2\n"
     "  --log-mode add|magenta  log(S + 1e-5) (default) or magenta's safe_log\n"
     "  --scales LIST           FFT sizes, default 2048,1024,512,256,128,64\n"
     "  --overlap X             frame overlap, default 0.75 (hop = n * (1 - X) must be an integer)\n"
@@ -32,7 +37,13 @@ static const char *HELP =
     "  --json                  print the result as one JSON object\n"
     "threads: OMP_NUM_THREADS.\n";
 
-static int write_grad_file(const char *path, const ddsp_mss_config *c, const ddsp_mss_value *v,
+/* what was computed, for the output file and the printout */
+typedef struct {
+    const char *loss_type, *log_mode;
+    double total, per_scale[DDSP_MSS_MAX_SCALES];
+} result_t;
+
+static int write_grad_file(const char *path, const ddsp_mss_config *c, const result_t *v,
                            const float *grad, const float *t, const float *e, size_t N, int sr,
                            const char *tpath, const char *epath) {
     char tmp[4096];
@@ -46,8 +57,8 @@ static int write_grad_file(const char *path, const ddsp_mss_config *c, const dds
     uint64_t dN[1] = {N};
     if (ddsp_h5_attr_str(f, "format", "ddsp-loss") || ddsp_h5_attr_i64(f, "format_version", 1) ||
         ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
-        ddsp_h5_attr_str(f, "loss_type", ddsp_mss_type_name(c->type)) ||
-        ddsp_h5_attr_str(f, "log_mode", ddsp_mss_log_mode_name(c->log_mode)) ||
+        ddsp_h5_attr_str(f, "loss_type", v->loss_type) ||
+        ddsp_h5_attr_str(f, "log_mode", v->log_mode) ||
         ddsp_h5_attr_f64(f, "log_eps", DDSP_MSS_LOG_EPS) ||
         ddsp_h5_attr_f64(f, "overlap", c->overlap) || ddsp_h5_attr_i64(f, "sample_rate", sr) ||
         ddsp_h5_attr_i64(f, "n_samples", (int64_t)N) ||
@@ -103,9 +114,29 @@ cleanup:
     return rc;
 }
 
+/* --loss: an MSS type, or else a list of spectral terms */
+static int parse_loss(ddsp_mss_config *cfg, ddsp_phi_config *phi, int *use_phi, const char *v) {
+    if (!strcmp(v, "l1log") || !strcmp(v, "l1") || !strcmp(v, "l2")) {
+        *use_phi = 0;
+        return ddsp_mss_parse_type(cfg, v);
+    }
+    int t = 0; /* the first item must name a term, or this was meant as a loss type */
+    while (t < DDSP_PHI_NTERMS && strncmp(v, ddsp_phi_term_name(t), strlen(ddsp_phi_term_name(t))))
+        t++;
+    if (t == DDSP_PHI_NTERMS)
+        return ddsp_error("unknown loss '%s' (expected l1log, l1, l2 or spectral terms such as "
+                          "mag,logmag,delta_time=0.5)",
+                          v);
+    *use_phi = 1;
+    return ddsp_phi_parse_terms(phi, v);
+}
+
 int cmd_loss(int argc, char **argv) {
     ddsp_mss_config cfg;
     ddsp_mss_config_default(&cfg);
+    ddsp_phi_config phc;
+    ddsp_phi_config_default(&phc);
+    int use_phi = 0;
     const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
     size_t npos = 0, length = 0;
     int json = 0;
@@ -119,7 +150,14 @@ int cmd_loss(int argc, char **argv) {
             json = 1;
         } else if ((r = cli_opt(argc, argv, &i, "--loss", &v))) {
             if (r < 0) return EXIT_USAGE;
-            if (ddsp_mss_parse_type(&cfg, v)) goto usage_err;
+            if (parse_loss(&cfg, &phc, &use_phi, v)) goto usage_err;
+        } else if ((r = cli_opt(argc, argv, &i, "--dist", &v))) {
+            if (r < 0) return EXIT_USAGE;
+            if (strcmp(v, "l1") && strcmp(v, "l2")) {
+                cli_fail("loss", "unknown distance '%s' (expected l1 or l2)", v);
+                return EXIT_USAGE;
+            }
+            phc.dist = v[1] - '0';
         } else if ((r = cli_opt(argc, argv, &i, "--log-mode", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_mss_parse_log_mode(&cfg, v)) goto usage_err;
@@ -153,11 +191,18 @@ int cmd_loss(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (ddsp_mss_config_check(&cfg)) goto usage_err;
+    phc.n_scales = cfg.n_scales, phc.overlap = cfg.overlap;
+    memcpy(phc.scales, cfg.scales, sizeof phc.scales);
 
     int rc = EXIT_FAIL;
     ddsp_audio ta = {0}, ea = {0};
     ddsp_mss *m = NULL;
+    ddsp_phi *ph = NULL;
     float *grad = NULL;
+    char desc[256] = "";
+    result_t val = {ddsp_mss_type_name(cfg.type), ddsp_mss_log_mode_name(cfg.log_mode), 0, {0}};
+    double per_term[DDSP_PHI_NTERMS] = {0};
+    if (use_phi) val.loss_type = ddsp_phi_describe(&phc, desc, sizeof desc), val.log_mode = "add";
     if (ddsp_audio_read(pos[0], &ta) || ddsp_audio_read(pos[1], &ea)) {
         cli_fail("loss", "%s", ddsp_last_error());
         goto cleanup;
@@ -180,39 +225,59 @@ int cmd_loss(int argc, char **argv) {
                  pos[0], ta.n, pos[1], ea.n);
         goto cleanup;
     }
-    if (!(m = ddsp_mss_init(&cfg, 1, N))) {
+    if (use_phi ? !(ph = ddsp_phi_init(&phc, 1, N)) : !(m = ddsp_mss_init(&cfg, 1, N))) {
         cli_fail("loss", "%s", ddsp_last_error());
         goto cleanup;
     }
-    ddsp_mss_value val;
+    if (grad_out && !(grad = ddsp_alloc(sizeof(float) * N))) {
+        cli_fail("loss", "out of memory");
+        goto cleanup;
+    }
     double t0 = ddsp_now();
-    if (grad_out) {
-        if (!(grad = ddsp_alloc(sizeof(float) * N))) {
-            cli_fail("loss", "out of memory");
-            goto cleanup;
-        }
-        ddsp_mss_backward(m, grad, &val, NULL, ta.x, ea.x, 1, 1.0f);
+    if (use_phi) {
+        ddsp_phi_value pv;
+        ddsp_phi_eval(ph, &pv, grad, ta.x, ea.x, 1);
+        val.total = pv.total;
+        memcpy(val.per_scale, pv.per_scale, sizeof val.per_scale);
+        memcpy(per_term, pv.per_term, sizeof per_term);
     } else {
-        ddsp_mss_forward(m, &val, NULL, ta.x, ea.x, 1);
+        ddsp_mss_value mv;
+        if (grad) ddsp_mss_backward(m, grad, &mv, NULL, ta.x, ea.x, 1, 1.0f);
+        else ddsp_mss_forward(m, &mv, NULL, ta.x, ea.x, 1);
+        val.total = mv.total;
+        memcpy(val.per_scale, mv.per_scale, sizeof val.per_scale);
     }
     double dt = ddsp_now() - t0;
     if (json) {
         printf("{\"loss\": %.9g, \"loss_type\": \"%s\", \"log_mode\": \"%s\", \"n_samples\": %zu, "
                "\"sample_rate\": %d, \"per_scale\": {",
-               val.total, ddsp_mss_type_name(cfg.type), ddsp_mss_log_mode_name(cfg.log_mode), N,
-               ta.sample_rate);
+               val.total, val.loss_type, val.log_mode, N, ta.sample_rate);
         for (int s = 0; s < cfg.n_scales; s++)
             printf("%s\"%d\": %.9g", s ? ", " : "", cfg.scales[s], val.per_scale[s]);
-        printf("}}\n");
+        printf("}");
+        if (use_phi) {
+            printf(", \"per_term\": {");
+            for (int t = 0, first = 1; t < DDSP_PHI_NTERMS; t++)
+                if (phc.weight[t] > 0.0)
+                    printf("%s\"%s\": %.9g", first ? "" : ", ", ddsp_phi_term_name(t),
+                           per_term[t]),
+                        first = 0;
+            printf("}");
+        }
+        printf("}\n");
     } else {
         printf("target    %s\nestimate  %s\n", pos[0], pos[1]);
         printf("samples   %zu at %d Hz (%.3f s), loss %s, log mode %s, overlap %g, %d threads\n",
-               N, ta.sample_rate, (double)N / ta.sample_rate, ddsp_mss_type_name(cfg.type),
-               ddsp_mss_log_mode_name(cfg.log_mode), cfg.overlap, omp_get_max_threads());
+               N, ta.sample_rate, (double)N / ta.sample_rate, val.loss_type, val.log_mode,
+               cfg.overlap, omp_get_max_threads());
         printf("%8s %6s %8s %16s\n", "n_fft", "hop", "frames", "loss");
         for (int s = 0; s < cfg.n_scales; s++)
             printf("%8d %6d %8zu %16.9g\n", cfg.scales[s], ddsp_mss_hop(&cfg, cfg.scales[s]),
-                   ddsp_mss_nframes(m, s), val.per_scale[s]);
+                   ddsp_stft_nframes(N, ddsp_mss_hop(&cfg, cfg.scales[s])), val.per_scale[s]);
+        for (int t = 0; use_phi && t < DDSP_PHI_NTERMS; t++)
+            if (phc.weight[t] > 0.0)
+                printf("term %-12s (weight %g) %16.9g\n", ddsp_phi_term_name(t), phc.weight[t],
+                       per_term[t]);
         printf("total loss %.9g   (%s in %.1f ms)\n", val.total,
                grad_out ? "loss + gradient" : "loss", 1e3 * dt);
     }
@@ -228,6 +293,7 @@ int cmd_loss(int argc, char **argv) {
 cleanup:
     ddsp_free(grad);
     ddsp_mss_free(m);
+    ddsp_phi_free(ph);
     ddsp_audio_free(&ta);
     ddsp_audio_free(&ea);
     ddsp_fft_cleanup();

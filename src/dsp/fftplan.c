@@ -8,9 +8,9 @@
 #include <string.h>
 
 typedef struct {
-    int kind; /* 0 r2c, 1 c2r, 3/4 c2c float fwd/bwd, 5/6 c2c double fwd/bwd */
+    int kind; /* 0 r2c, 1 c2r, 3/4 c2c float fwd/bwd, 5/6 c2c double fwd/bwd, 7/8 r2c/c2r double */
     int n, howmany;
-    void *plan; /* fftwf_plan, or fftw_plan for kind 2 */
+    void *plan; /* fftwf_plan, or fftw_plan for kinds >= 5 */
 } plan_entry;
 
 static plan_entry *cache;
@@ -63,6 +63,10 @@ static void *get_plan_locked(int kind, int n, int howmany) {
         p = fftwf_plan_many_dft(1, &n, howmany, (fftwf_complex *)c, NULL, 1, n,
                                 (fftwf_complex *)c2, NULL, 1, n,
                                 kind == 3 ? FFTW_FORWARD : FFTW_BACKWARD, flags);
+    else if (kind == 7)
+        p = fftw_plan_many_dft_r2c(1, &n, howmany, r, NULL, 1, n, c, NULL, 1, K, flags);
+    else if (kind == 8)
+        p = fftw_plan_many_dft_c2r(1, &n, howmany, c, NULL, 1, K, r, NULL, 1, n, flags);
     else
         p = fftw_plan_many_dft(1, &n, howmany, c, NULL, 1, n, c2, NULL, 1, n,
                                kind == 5 ? FFTW_FORWARD : FFTW_BACKWARD, flags);
@@ -105,6 +109,14 @@ fftwf_plan ddsp_fft_plan_c2c(int n, int howmany, int sign) {
 
 fftw_plan ddsp_fft_plan_c2c_f64(int n, int howmany, int sign) {
     return get_plan(sign == FFTW_FORWARD ? 5 : 6, n, howmany);
+}
+
+fftw_plan ddsp_fft_plan_r2c_f64(int n, int howmany) {
+    return get_plan(7, n, howmany);
+}
+
+fftw_plan ddsp_fft_plan_c2r_f64(int n, int howmany) {
+    return get_plan(8, n, howmany);
 }
 
 void ddsp_fft_cleanup(void) {

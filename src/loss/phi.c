@@ -1,0 +1,386 @@
+/* Spectral distances built from magenta's SpectralLoss terms and spectral convergence, with
+ * their exact gradient (see "more choices of Φ" in ddsp/loss.h).
+ *
+ * Unlike the MSS path (blocks of frames, float after the FFT), each (item, scale) task keeps
+ * whole spectrograms in double: delta_time couples neighbouring frames and spectral
+ * convergence needs the whole norm before any gradient. The chain per task:
+ *   frames (F, n) -> r2c -> X_t, X_e (F, K) -> S = |X| -> G = dL/dS_e (sum of the terms'
+ *   adjoints) -> U = G X_e / S_e -> c2r of U (bins 1..n/2-1 halved: the adjoint of r2c)
+ *   -> times the window, overlap-added into the task's gradient.
+ * Task gradients and term sums are reduced in a fixed order, so the thread count does not
+ * change a bit of the result. */
+#include "ddsp/dsp.h"
+#include "ddsp/loss.h"
+#include "ddsp/util.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const term_names[DDSP_PHI_NTERMS] = {
+    "mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc"};
+
+void ddsp_phi_config_default(ddsp_phi_config *c) {
+    ddsp_mss_config m;
+    ddsp_mss_config_default(&m);
+    memset(c, 0, sizeof *c);
+    c->dist = 1;
+    c->n_scales = m.n_scales;
+    memcpy(c->scales, m.scales, sizeof c->scales);
+    c->overlap = m.overlap;
+}
+
+const char *ddsp_phi_term_name(int term) {
+    return term >= 0 && term < DDSP_PHI_NTERMS ? term_names[term] : "?";
+}
+
+int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
+    double w[DDSP_PHI_NTERMS] = {0};
+    char buf[512];
+    if (strlen(list) >= sizeof buf) return ddsp_error("term list too long: '%.40s...'", list);
+    strcpy(buf, list);
+    int any = 0;
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        double weight = 1.0;
+        if (eq) {
+            *eq = '\0';
+            char *end;
+            weight = strtod(eq + 1, &end);
+            if (end == eq + 1 || *end || !isfinite(weight) || weight < 0.0)
+                return ddsp_error("bad weight '%s' for term '%s' (expected a number >= 0)",
+                                  eq + 1, item);
+        }
+        int t = 0;
+        while (t < DDSP_PHI_NTERMS && strcmp(item, term_names[t]) != 0) t++;
+        if (t == DDSP_PHI_NTERMS)
+            return ddsp_error("unknown spectral term '%s' (expected mag, logmag, delta_time, "
+                              "delta_freq, cumsum_freq or sc)",
+                              item);
+        w[t] = weight;
+        any |= weight > 0.0;
+    }
+    if (!any) return ddsp_error("term list '%s' switches no term on", list);
+    memcpy(c->weight, w, sizeof w);
+    return DDSP_OK;
+}
+
+const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
+        if (c->weight[t] <= 0.0 || len >= cap) continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s=%g", len ? "," : "", term_names[t],
+                                c->weight[t]);
+    }
+    if (len < cap)
+        snprintf(buf + len, cap - len, "%sdist=l%d", len ? "," : "", c->dist);
+    return buf;
+}
+
+int ddsp_phi_config_check(const ddsp_phi_config *c) {
+    if (c->dist != 1 && c->dist != 2) return ddsp_error("distance must be l1 or l2");
+    int any = 0;
+    for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
+        if (!(c->weight[t] >= 0.0) || !isfinite(c->weight[t]))
+            return ddsp_error("weight of term %s must be a finite number >= 0", term_names[t]);
+        any |= c->weight[t] > 0.0;
+    }
+    if (!any) return ddsp_error("no spectral term is on");
+    ddsp_mss_config m;
+    ddsp_mss_config_default(&m);
+    m.n_scales = c->n_scales;
+    memcpy(m.scales, c->scales, sizeof m.scales);
+    m.overlap = c->overlap;
+    return ddsp_mss_config_check(&m);
+}
+
+/* ------------------------------------------------------------------ state */
+typedef struct {
+    int n, hop, K;
+    size_t F;
+    double *win;
+    fftw_plan r2c, c2r; /* F transforms at once */
+} scale_t;
+
+typedef struct {
+    double *fr;        /* (F, n) frames / c2r output */
+    fftw_complex *Xt;  /* (F, K) */
+    fftw_complex *Xe;  /* (F, K); reused for U */
+    double *St, *Se;   /* (F, K) */
+    double *G;         /* (F, K) dL/dS_e */
+    double *row;       /* (K) scratch */
+} work_t;
+
+struct ddsp_phi {
+    ddsp_phi_config cfg;
+    size_t N, max_batch;
+    scale_t sc[DDSP_MSS_MAX_SCALES];
+    int nthreads;
+    work_t *work;
+    float *grad;  /* (max_batch, S, N) */
+    double *part; /* (max_batch, S, NTERMS) weighted term values */
+};
+
+void ddsp_phi_free(ddsp_phi *p) {
+    if (!p) return;
+    for (int s = 0; s < p->cfg.n_scales; s++) ddsp_free(p->sc[s].win);
+    if (p->work)
+        for (int t = 0; t < p->nthreads; t++) {
+            work_t *w = &p->work[t];
+            ddsp_free(w->fr), ddsp_free(w->Xt), ddsp_free(w->Xe), ddsp_free(w->St);
+            ddsp_free(w->Se), ddsp_free(w->G), ddsp_free(w->row);
+        }
+    free(p->work);
+    ddsp_free(p->grad);
+    ddsp_free(p->part);
+    free(p);
+}
+
+ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
+    if (ddsp_phi_config_check(c) != DDSP_OK) return NULL;
+    if (N == 0) return ddsp_error("spectral loss: empty signals (0 samples)"), NULL;
+    if (max_batch == 0) return ddsp_error("spectral loss: batch must be >= 1"), NULL;
+    ddsp_phi *p = calloc(1, sizeof *p);
+    if (!p) return ddsp_error("spectral loss: out of memory"), NULL;
+    p->cfg = *c;
+    p->N = N;
+    p->max_batch = max_batch;
+    size_t max_fn = 0, max_fk = 0, max_k = 0;
+    for (int s = 0; s < c->n_scales; s++) {
+        scale_t *sc = &p->sc[s];
+        sc->n = c->scales[s];
+        sc->hop = (int)lround((double)sc->n * (1.0 - c->overlap));
+        sc->K = sc->n / 2 + 1;
+        sc->F = ddsp_stft_nframes(N, sc->hop);
+        sc->win = ddsp_alloc(sizeof(double) * (size_t)sc->n);
+        if (!sc->win) goto oom;
+        ddsp_hann_periodic_f64(sc->win, sc->n);
+        sc->r2c = ddsp_fft_plan_r2c_f64(sc->n, (int)sc->F);
+        sc->c2r = ddsp_fft_plan_c2r_f64(sc->n, (int)sc->F);
+        if (sc->F * (size_t)sc->n > max_fn) max_fn = sc->F * (size_t)sc->n;
+        if (sc->F * (size_t)sc->K > max_fk) max_fk = sc->F * (size_t)sc->K;
+        if ((size_t)sc->K > max_k) max_k = (size_t)sc->K;
+    }
+    p->nthreads = omp_get_max_threads();
+    p->work = calloc((size_t)p->nthreads, sizeof *p->work);
+    if (!p->work) goto oom;
+    for (int t = 0; t < p->nthreads; t++) {
+        work_t *w = &p->work[t];
+        w->fr = ddsp_alloc(sizeof(double) * max_fn);
+        w->Xt = ddsp_alloc(sizeof(fftw_complex) * max_fk);
+        w->Xe = ddsp_alloc(sizeof(fftw_complex) * max_fk);
+        w->St = ddsp_alloc(sizeof(double) * max_fk);
+        w->Se = ddsp_alloc(sizeof(double) * max_fk);
+        w->G = ddsp_alloc(sizeof(double) * max_fk);
+        w->row = ddsp_alloc(sizeof(double) * max_k);
+        if (!w->fr || !w->Xt || !w->Xe || !w->St || !w->Se || !w->G || !w->row) goto oom;
+    }
+    p->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)c->n_scales * N);
+    p->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)c->n_scales * DDSP_PHI_NTERMS);
+    if (!p->grad || !p->part) goto oom;
+    return p;
+oom:
+    ddsp_phi_free(p);
+    ddsp_error("spectral loss: out of memory (batch %zu, %zu samples)", max_batch, N);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ one task */
+static void spectrum(const scale_t *sc, work_t *w, const float *x, size_t N, fftw_complex *X,
+                     double *S) {
+    const size_t n = (size_t)sc->n, K = (size_t)sc->K;
+    for (size_t f = 0; f < sc->F; f++) {
+        const size_t start = f * (size_t)sc->hop;
+        const size_t m_end = start >= N ? 0 : (N - start < n ? N - start : n);
+        double *fr = w->fr + f * n;
+        for (size_t m = 0; m < m_end; m++) fr[m] = (double)x[start + m] * sc->win[m];
+        for (size_t m = m_end; m < n; m++) fr[m] = 0.0;
+    }
+    fftw_execute_dft_r2c(sc->r2c, w->fr, X);
+    for (size_t i = 0; i < sc->F * K; i++) S[i] = hypot(X[i][0], X[i][1]);
+}
+
+/* D(r) and its derivative */
+static inline double dist_val(int dist, double r) {
+    return dist == 1 ? fabs(r) : r * r;
+}
+static inline double dist_der(int dist, double r) {
+    return dist == 1 ? (double)((r > 0.0) - (r < 0.0)) : 2.0 * r;
+}
+
+/* Adds weight * term to *val and its gradient w.r.t. S_e to G (scale `norm` = weight /
+ * (B * entries) for the mean terms). */
+static void term(const ddsp_phi *p, int t, size_t B, const scale_t *sc, work_t *w, double *val) {
+    const double wt = p->cfg.weight[t];
+    if (wt <= 0.0) return;
+    const int dist = p->cfg.dist;
+    const size_t F = sc->F, K = (size_t)sc->K;
+    const double *St = w->St, *Se = w->Se;
+    double *G = w->G, sum = 0.0;
+    switch (t) {
+    case DDSP_PHI_MAG: {
+        const double nrm = wt / ((double)B * (double)(F * K));
+        for (size_t i = 0; i < F * K; i++) {
+            const double r = Se[i] - St[i];
+            sum += dist_val(dist, r);
+            G[i] += nrm * dist_der(dist, r);
+        }
+        *val = wt * sum / ((double)B * (double)(F * K));
+        break;
+    }
+    case DDSP_PHI_LOGMAG: {
+        const double eps = (double)DDSP_MSS_LOG_EPS;
+        const double nrm = wt / ((double)B * (double)(F * K));
+        for (size_t i = 0; i < F * K; i++) {
+            const double r = log(Se[i] + eps) - log(St[i] + eps);
+            sum += dist_val(dist, r);
+            G[i] += nrm * dist_der(dist, r) / (Se[i] + eps);
+        }
+        *val = wt * sum / ((double)B * (double)(F * K));
+        break;
+    }
+    case DDSP_PHI_DELTA_TIME: {
+        if (F < 2) return;
+        const double cnt = (double)B * (double)((F - 1) * K), nrm = wt / cnt;
+        for (size_t f = 0; f + 1 < F; f++)
+            for (size_t k = 0; k < K; k++) {
+                const size_t a = f * K + k, b = a + K;
+                const double r = (Se[b] - Se[a]) - (St[b] - St[a]);
+                sum += dist_val(dist, r);
+                const double g = nrm * dist_der(dist, r);
+                G[b] += g;
+                G[a] -= g;
+            }
+        *val = wt * sum / cnt;
+        break;
+    }
+    case DDSP_PHI_DELTA_FREQ: {
+        const double cnt = (double)B * (double)(F * (K - 1)), nrm = wt / cnt;
+        for (size_t f = 0; f < F; f++)
+            for (size_t k = 0; k + 1 < K; k++) {
+                const size_t a = f * K + k, b = a + 1;
+                const double r = (Se[b] - Se[a]) - (St[b] - St[a]);
+                sum += dist_val(dist, r);
+                const double g = nrm * dist_der(dist, r);
+                G[b] += g;
+                G[a] -= g;
+            }
+        *val = wt * sum / cnt;
+        break;
+    }
+    case DDSP_PHI_CUMSUM_FREQ: {
+        const double cnt = (double)B * (double)(F * K), nrm = wt / cnt;
+        for (size_t f = 0; f < F; f++) {
+            double ce = 0.0, ct = 0.0;
+            for (size_t k = 0; k < K; k++) {
+                ce += Se[f * K + k];
+                ct += St[f * K + k];
+                const double r = ce - ct;
+                sum += dist_val(dist, r);
+                w->row[k] = nrm * dist_der(dist, r);
+            }
+            double acc = 0.0; /* adjoint of the cumulative sum: suffix sums */
+            for (size_t k = K; k-- > 0;) {
+                acc += w->row[k];
+                G[f * K + k] += acc;
+            }
+        }
+        *val = wt * sum / cnt;
+        break;
+    }
+    case DDSP_PHI_SC: {
+        double dd = 0.0, tt = 0.0;
+        for (size_t i = 0; i < F * K; i++) {
+            const double r = Se[i] - St[i];
+            dd += r * r;
+            tt += St[i] * St[i];
+        }
+        const double nd = sqrt(dd), nt = tt > 0.0 ? sqrt(tt) : 1.0;
+        *val = wt * nd / nt / (double)B;
+        if (nd > 0.0) {
+            const double g = wt / ((double)B * nd * nt);
+            for (size_t i = 0; i < F * K; i++) G[i] += g * (Se[i] - St[i]);
+        }
+        break;
+    }
+    default:
+        DDSP_ASSERT(0, "unknown spectral term %d", t);
+    }
+}
+
+static void run_task(ddsp_phi *p, size_t b, int s, size_t B, const float *target,
+                     const float *est, int grad) {
+    const scale_t *sc = &p->sc[s];
+    work_t *w = &p->work[omp_get_thread_num()];
+    const size_t N = p->N, S = (size_t)p->cfg.n_scales, F = sc->F, K = (size_t)sc->K,
+                 n = (size_t)sc->n;
+    spectrum(sc, w, target + b * N, N, w->Xt, w->St);
+    spectrum(sc, w, est + b * N, N, w->Xe, w->Se);
+    memset(w->G, 0, sizeof(double) * F * K);
+    double *part = p->part + (b * S + (size_t)s) * DDSP_PHI_NTERMS;
+    for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
+        part[t] = 0.0;
+        term(p, t, B, sc, w, &part[t]);
+    }
+    if (!grad) return;
+    /* U = G X / |X| (0 where |X| = 0), interior bins halved: adjoint of r2c via c2r */
+    for (size_t f = 0; f < F; f++)
+        for (size_t k = 0; k < K; k++) {
+            const size_t i = f * K + k;
+            const double r = w->Se[i] > 0.0 ? w->G[i] / w->Se[i] : 0.0;
+            const double h = (k == 0 || k == K - 1) ? 1.0 : 0.5;
+            w->Xe[i][0] *= r * h;
+            w->Xe[i][1] *= r * h;
+        }
+    fftw_execute_dft_c2r(sc->c2r, w->Xe, w->fr);
+    float *g = p->grad + (b * S + (size_t)s) * N;
+    memset(g, 0, sizeof(float) * N);
+    for (size_t f = 0; f < F; f++) {
+        const size_t start = f * (size_t)sc->hop;
+        if (start >= N) break;
+        const size_t m_end = N - start < n ? N - start : n;
+        const double *fr = w->fr + f * n;
+        for (size_t m = 0; m < m_end; m++) g[start + m] += (float)(fr[m] * sc->win[m]);
+    }
+}
+
+void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
+                   const float *estimate, size_t B) {
+    DDSP_ASSERT(B >= 1 && B <= p->max_batch, "spectral loss batch %zu not in 1..%zu", B,
+                p->max_batch);
+    const size_t S = (size_t)p->cfg.n_scales, N = p->N;
+    const int grad = d_estimate != NULL;
+    const int nt = omp_get_max_threads() < p->nthreads ? omp_get_max_threads() : p->nthreads;
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < B * S; task++)
+            run_task(p, task % B, (int)(task / B), B, target, estimate, grad);
+        if (grad) {
+#pragma omp for schedule(static)
+            for (size_t b = 0; b < B; b++) {
+                float *dst = d_estimate + b * N;
+                memcpy(dst, p->grad + (b * S) * N, sizeof(float) * N);
+                for (size_t s = 1; s < S; s++) {
+                    const float *g = p->grad + (b * S + s) * N;
+                    for (size_t i = 0; i < N; i++) dst[i] += g[i];
+                }
+            }
+        }
+    }
+    if (out) {
+        memset(out, 0, sizeof *out);
+        for (size_t s = 0; s < S; s++)
+            for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
+                double v = 0.0;
+                for (size_t b = 0; b < B; b++) v += p->part[(b * S + s) * DDSP_PHI_NTERMS + t];
+                out->per_scale[s] += v;
+                out->per_term[t] += v;
+            }
+        for (size_t s = 0; s < S; s++) out->total += out->per_scale[s];
+    }
+}
