@@ -9,6 +9,10 @@
 #           --resume reaches the same weights, bit for bit, as a run never killed
 #   signal  SIGUSR1 (what SLURM sends before a time limit): checkpoint, exit 3; --resume
 #           then ends bit for bit where an uninterrupted run ends
+#   fulldisk  a checkpoint write past a file-size limit (ulimit -f: EFBIG, as on a full
+#           disk) fails with exit 1 and a message naming it and the intact previous
+#           checkpoint; the checkpoints are byte-identical afterwards, no partial file is
+#           left, and a resume with space again ends where an uninterrupted run ends
 set -euo pipefail
 mode=$1 ddsp=$2 mpiexec=$3 compare=$4 data=$5 work=$6/$1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
@@ -23,6 +27,7 @@ same() { # bitwise equality of /model (and /optimizer) of two checkpoints
   echo "bitwise identical: $1 $2"
 }
 ck() { printf '%s/ckpt-%08d.h5' "$1" "$2"; }
+fail() { echo "FAIL: $*"; exit 1; }
 
 case $mode in
 resume)
@@ -75,6 +80,31 @@ kill|signal)
   out=$(runn 2 --resume "$work/run" --steps 24 2>&1)
   echo "$out" | grep -q "resuming from" || { echo "$out"; echo "FAIL: did not resume"; exit 1; }
   same "$(ck "$work/ref" 24)" "$(ck "$work/run" 24)"
+  ;;
+fulldisk)
+  run1 --steps 6 --ckpt-every 3 --out "$work/run" >/dev/null 2>&1
+  good=$(ck "$work/run" 6)
+  sums=$(cd "$work/run" && sha256sum ckpt-*.h5)
+  # ulimit -f counts 1 KiB blocks: room for the log, not for half a checkpoint
+  limit=$(( $(stat -c %s "$good") / 2048 ))
+  rc=0
+  # PMIX_MCA_gds=hash: Open MPI's start-up would otherwise create a shared-memory segment
+  # larger than the limit and fail in MPI_Init, before the part under test
+  out=$(ulimit -f "$limit" && PMIX_MCA_gds=hash exec "$ddsp" train "${common[@]}" --resume "$work/run" --steps 9 --ckpt-every 3 2>&1) || rc=$?
+  [ $rc -ne $((128 + 25)) ] || fail "killed by SIGXFSZ instead of reporting the failed write"
+  [ $rc -eq 1 ] || { echo "$out"; fail "exit $rc with a $limit KiB file-size limit, expected 1"; }
+  msg=$(grep '^ddsp train:' <<< "$out" || true)
+  echo "$msg"
+  grep -Eq "ckpt-00000009\.h5: cannot write checkpoint \(File too large\); the previous checkpoint .*/ckpt-00000006\.h5 is intact" <<< "$msg" ||
+    { echo "$out"; fail "the message does not name the failed and the intact checkpoint"; }
+  [ "$(cd "$work/run" && sha256sum ckpt-*.h5)" = "$sums" ] || fail "checkpoints changed: $(ls "$work/run")"
+  ! ls "$work/run" | grep -q '\.tmp$' || fail "a partial file was left: $(ls "$work/run")"
+  "$ddsp" inspect "$good" >/dev/null || fail "$good does not load"
+  echo "checkpoints byte-identical after the failed write ($(wc -l <<< "$sums") files, sha256), no .tmp left, $good loads"
+  # with space again nothing is lost: the run ends where an uninterrupted one ends
+  run1 --resume "$work/run" --steps 9 --ckpt-every 3 >/dev/null 2>&1 || fail "resume with space failed"
+  run1 --steps 9 --ckpt-every 3 --out "$work/ref" >/dev/null 2>&1
+  same "$(ck "$work/ref" 9)" "$(ck "$work/run" 9)"
   ;;
 *) echo "unknown mode $mode"; exit 2 ;;
 esac

@@ -235,39 +235,83 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     return rc ? DDSP_ERR : DDSP_OK;
 }
 
-static void fsync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+/* fsync a file or folder; returns 0 or the errno. A folder whose file system cannot sync
+ * folders (EINVAL) counts as synced. */
+static int fsync_path(const char *path, int dir) {
+    const int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0) return errno;
+    int e = fsync(fd) == 0 ? 0 : errno;
+    if (dir && e == EINVAL) e = 0;
+    if (close(fd) != 0 && !e) e = errno;
+    return e;
 }
 
+/* write() all n bytes (short writes and EINTR retried); 0 or the errno */
+static int write_full(int fd, const unsigned char *p, size_t n) {
+    while (n > 0) {
+        const ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The file is built in memory (HDF5's core driver, no backing store) and written to disk with
+ * plain write(): HDF5 never meets a disk error, which it survives badly (an H5Fclose that
+ * fails on a full disk leaves a file id that crashes the library at exit; h5py#914), and the
+ * message carries write()'s own errno. Costs one checkpoint-sized buffer while writing. */
 int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
                     const ddsp_mss_config *loss, const ddsp_ckpt_info *info) {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return ddsp_error("%s: checkpoint path too long", path);
     ddsp_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create checkpoint file (%s)", tmp, strerror(errno));
-    int rc = write_all(f, m, o, loss, info);
-    if (H5Fclose(f) < 0) rc = DDSP_ERR;
-    if (rc != DDSP_OK) {
-        unlink(tmp);
-        return ddsp_error("%s: cannot write checkpoint (disk full or quota?); the previous "
-                          "checkpoint is untouched", path);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+        if (fapl >= 0) H5Pclose(fapl);
+        return ddsp_error("%s: cannot set up HDF5's in-memory file driver", path);
     }
-    fsync_path(tmp, 0);
+    const hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return ddsp_error("%s: cannot create an HDF5 file in memory", path);
+    int ok = write_all(f, m, o, loss, info) == DDSP_OK && H5Fflush(f, H5F_SCOPE_LOCAL) >= 0;
+    const ssize_t size = ok ? H5Fget_file_image(f, NULL, 0) : -1;
+    unsigned char *img = size > 0 ? malloc((size_t)size) : NULL;
+    ok = img && H5Fget_file_image(f, img, (size_t)size) == size;
+    if (H5Fclose(f) < 0) ok = 0;
+    if (!ok) {
+        free(img);
+        return ddsp_error("%s: cannot assemble the checkpoint in memory (%s)", path,
+                          size > 0 && !img ? "out of memory" : "HDF5 error");
+    }
+    /* to PATH.tmp, on disk before the name points at it (ENOSPC can surface only at fsync,
+     * on file systems that allocate late), then renamed over PATH */
+    const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : write_full(fd, img, (size_t)size);
+    if (fd >= 0 && !e && fsync(fd) != 0) e = errno;
+    if (fd >= 0 && close(fd) != 0 && !e) e = errno;
+    free(img);
+    if (e) {
+        /* never leave a half-written file that looks like a checkpoint */
+        if (fd >= 0 && unlink(tmp) != 0 && errno != ENOENT)
+            return ddsp_error("%s: cannot write checkpoint (%s); cannot remove the partial %s "
+                              "(%s)", path, strerror(e), tmp, strerror(errno));
+        return ddsp_error("%s: cannot write checkpoint (%s)", path, strerror(e));
+    }
     if (rename(tmp, path) != 0) {
-        const int e = errno;
-        unlink(tmp);
+        e = errno;
+        unlink(tmp); /* best effort: the message below is what matters */
         return ddsp_error("%s: cannot rename checkpoint into place (%s)", path, strerror(e));
     }
     char dir[4200];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
-    fsync_path(slash ? dir : ".", 1);
+    /* the new file is complete and in place; only its name's durability is in doubt */
+    if ((e = fsync_path(slash ? dir : ".", 1)) != 0)
+        ddsp_log("warning: %s: cannot sync the folder after writing %s (%s)", slash ? dir : ".",
+                 path, strerror(e));
     return DDSP_OK;
 }
 

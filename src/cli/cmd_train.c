@@ -261,13 +261,21 @@ static void on_signal(int sig) {
     stop_signal = sig;
 }
 
+/* sigaction fails only on a bad argument: a bug, hence the assert (no rank can fail alone) */
 static void install_signals(void) {
-    struct sigaction sa;
+    struct sigaction sa, ign;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    /* past a file-size limit (ulimit -f) write() fails with EFBIG, as on a full disk, instead
+     * of SIGXFSZ killing the process: the checkpoint writer then reports it and keeps the
+     * previous checkpoint */
+    DDSP_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0 &&
+                    sigaction(SIGXFSZ, &ign, NULL) == 0,
+                "sigaction: %s", strerror(errno));
 }
 
 /* ------------------------------------------------------------------ the run */
@@ -409,7 +417,14 @@ static int write_checkpoint(run_t *r) {
         .monitor_hop = MON_HOP, .keys = keys, .values = vals, .n_extra = 4,
         .stat_names = STAT_NAMES, .stat_values = r->stats, .n_stats = 7};
     const double t0 = ddsp_now();
-    if (ddsp_ckpt_write(path, &r->m, &r->opt, &r->lc, &info)) return DDSP_ERR;
+    if (ddsp_ckpt_write(path, &r->m, &r->opt, &r->lc, &info)) {
+        /* say what the user still has: the newest checkpoint that opens */
+        char why[PATH_MAX + 200], prev[PATH_MAX];
+        snprintf(why, sizeof why, "%s", ddsp_last_error());
+        if (ddsp_ckpt_latest(r->run_dir, prev, sizeof prev) == DDSP_OK)
+            return ddsp_error("%s; the previous checkpoint %s is intact", why, prev);
+        return ddsp_error("%s; %s holds no earlier checkpoint", why, r->run_dir);
+    }
     ddsp_ckpt_prune(r->run_dir, (int)r->a->keep);
     ddsp_log("wrote checkpoint %s (step %lld, %.2f s)", path, (long long)r->step, ddsp_now() - t0);
     return DDSP_OK;
