@@ -9,6 +9,9 @@
 #           --resume reaches the same weights, bit for bit, as a run never killed
 #   signal  SIGUSR1 (what SLURM sends before a time limit): checkpoint, exit 3; --resume
 #           then ends bit for bit where an uninterrupted run ends
+#   lock    a second run in a folder a 2-rank run is training in, by --out (1 process) and by
+#           --resume (2 ranks), exits 1 naming the holder's pid and writes nothing; after
+#           SIGKILL of the holder a new run takes the folder and resumes
 #   fulldisk  a checkpoint write past a file-size limit (ulimit -f: EFBIG, as on a full
 #           disk) fails with exit 1 and a message naming it and the intact previous
 #           checkpoint; the checkpoints are byte-identical afterwards, no partial file is
@@ -28,6 +31,27 @@ same() { # bitwise equality of /model (and /optimizer) of two checkpoints
 }
 ck() { printf '%s/ckpt-%08d.h5' "$1" "$2"; }
 fail() { echo "FAIL: $*"; exit 1; }
+bg= # the background mpirun of a mode: ended with its ranks if the script stops early
+stop_bg() { [ -z "$bg" ] || kill -KILL $(pgrep -P "$bg") "$bg" 2>/dev/null || true; }
+trap stop_bg EXIT
+wait_file() { # wait_file FILE LOG: up to 30 s for FILE to appear
+  for _ in $(seq 600); do [ -e "$1" ] && return 0; sleep 0.05; done
+  cat "$2"; fail "$1 did not appear"
+}
+ranks_of() { # ranks_of LAUNCHER_PID: the pids of its `ddsp train` children (the ranks)
+  pgrep -P "$1" -f "ddsp train" || true
+}
+wait_gone() { # wait_gone PID...: up to 10 s for processes to end (a zombie has ended)
+  local p st
+  for p in "$@"; do
+    for _ in $(seq 200); do
+      st=$(ps -o stat= -p "$p" 2>/dev/null || true)
+      [ -n "$st" ] && [ "${st:0:1}" != Z ] || continue 2
+      sleep 0.05
+    done
+    fail "process $p outlived its run"
+  done
+}
 
 case $mode in
 resume)
@@ -61,8 +85,10 @@ kill|signal)
   if [ "$mode" = kill ]; then
     victim=$(pgrep -P "$launcher" -f "ddsp train" | tail -n 1 || true)
     [ -n "$victim" ] || victim=$(pgrep -f "ddsp train .*--out $work/run" | tail -n 1)
+    pids=$(ranks_of "$launcher")
     kill -KILL "$victim"
     rc=0; wait "$launcher" || rc=$?
+    wait_gone $pids # the resume below needs the run folder's lock
     [ $rc -ne 0 ] || { echo "FAIL: the run survived SIGKILL of a rank"; exit 1; }
     echo "killed rank pid $victim; launcher exit $rc"
   else
@@ -80,6 +106,50 @@ kill|signal)
   out=$(runn 2 --resume "$work/run" --steps 24 2>&1)
   echo "$out" | grep -q "resuming from" || { echo "$out"; echo "FAIL: did not resume"; exit 1; }
   same "$(ck "$work/ref" 24)" "$(ck "$work/run" 24)"
+  ;;
+lock)
+  "$mpiexec" -n 2 --oversubscribe "$ddsp" train "${common[@]}" --steps 100000 --ckpt-every 4 \
+    --out "$work/run" > "$work/log" 2>&1 &
+  launcher=$! bg=$!
+  wait_file "$(ck "$work/run" 4)" "$work/log"
+  holder=$(sed -n 's/^pid \([0-9]*\) on .*/\1/p' "$work/run/.lock")
+  [ -n "$holder" ] && ranks_of "$launcher" | grep -qx "$holder" ||
+    fail "$work/run/.lock does not name a rank of the running job ($(cat "$work/run/.lock"))"
+  before=$(ls "$work/run")
+  # a one-process run with --out, then a 2-rank run with --resume: both refuse, every rank exits
+  for how in out resume; do
+    rc=0
+    if [ $how = out ]; then
+      out=$(timeout 60 "$ddsp" train "${common[@]}" --steps 2 --out "$work/run" 2>&1) || rc=$?
+    else
+      out=$(timeout 60 "$mpiexec" -n 2 --oversubscribe "$ddsp" train "${common[@]}" --resume "$work/run" --steps 2 2>&1) || rc=$?
+    fi
+    [ $rc -ne 124 ] || fail "--$how: the refused run hung"
+    [ $rc -eq 1 ] || { echo "$out"; fail "--$how: exit $rc, expected 1"; }
+    msg=$(grep '^ddsp train:' <<< "$out" || true)
+    [ "$(grep -c . <<< "$msg")" = 1 ] || { echo "$out"; fail "--$how: expected one 'ddsp train:' error line"; }
+    grep -q "^ddsp train: $work/run: another run (pid $holder on .*) is using this run folder" <<< "$msg" ||
+      { echo "$out"; fail "--$how: the message does not name the folder and pid $holder"; }
+    echo "--$how refused: $msg"
+  done
+  kill -0 "$launcher" 2>/dev/null || { cat "$work/log"; fail "the first run died"; }
+  # nothing of the refused runs in the folder (the first run only adds checkpoints)
+  [ -z "$(comm -13 <(echo "$before") <(ls "$work/run") | grep -Ev '^ckpt-[0-9]+\.h5(\.tmp)?$')" ] ||
+    fail "the refused runs left files: $(comm -13 <(echo "$before") <(ls "$work/run"))"
+  ! grep -q "another run" "$work/log" || fail "the first run saw the refusals"
+  pids=$(ranks_of "$launcher")
+  kill -KILL "$holder"
+  rc=0; wait "$launcher" || rc=$?
+  bg=
+  [ $rc -ne 0 ] || fail "the run survived SIGKILL of rank 0"
+  wait_gone $pids
+  last=$(ls "$work"/run/ckpt-*.h5 | tail -n 1)
+  step=$(basename "$last" .h5); step=$((10#${step#ckpt-}))
+  echo "SIGKILLed the holder (pid $holder) after step $step; the lock went with it"
+  out=$(run1 --resume "$work/run" --steps $((step + 2)) 2>&1) || { echo "$out"; fail "no new run after the holder died"; }
+  echo "$out" | grep -q "resuming from $last" || { echo "$out"; fail "did not resume from $last"; }
+  grep -q "^pid [0-9]* on " "$work/run/.lock" || fail "the new run did not record its pid"
+  [ -f "$(ck "$work/run" $((step + 2)))" ] || fail "the new run wrote no checkpoint"
   ;;
 fulldisk)
   run1 --steps 6 --ckpt-every 3 --out "$work/run" >/dev/null 2>&1

@@ -14,6 +14,7 @@
 #include "ddsp/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -55,6 +56,7 @@ static const char *HELP =
     "                        dataset too unless --batch/--data are given\n"
     "  --log-every SECS      progress line interval (default 5)\n"
     "signals: SIGUSR1/SIGTERM finish the current step, write a checkpoint and exit with 3.\n"
+    "lock: one run per RUN_DIR (RUN_DIR/.lock); a second run there exits with 1 and names it.\n"
     "threads: OMP_NUM_THREADS per process. exit status: 0 done, 1 failure, 2 usage error,\n"
     "3 interrupted by a signal after checkpointing (resume with --resume RUN_DIR).\n";
 
@@ -304,6 +306,7 @@ typedef struct {
         *mon_rlog[MAX_MONITOR];
     size_t mon_F, mon_K;
     double stats[7]; /* training-data statistics for /dataset_stats (rank 0) */
+    int lock_fd;     /* rank 0: RUN_DIR/.lock, locked for the run's lifetime; -1 none */
     const train_args *a;
 } run_t;
 
@@ -430,6 +433,57 @@ static int write_checkpoint(run_t *r) {
     return DDSP_OK;
 }
 
+/* ------------------------------------------------------------------ run-folder lock */
+/* Rank 0 holds a write lock (fcntl, which NFS also honours) on RUN_DIR/.lock for the whole
+ * run, so a second run pointed at the same folder, by --out or --resume, refuses instead of
+ * interleaving its checkpoints with ours. The kernel drops the lock when the process ends,
+ * SIGKILL included, so a crash never leaves a stale lock; the file stays, holding the last
+ * holder's pid and host for the message. Sets r->lock_fd, closed (unlocked) at exit. */
+static int run_lock(run_t *r) {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/.lock", r->run_dir) >= sizeof path)
+        return ddsp_error("%s: run folder path too long", r->run_dir);
+    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ddsp_error("%s: cannot open the run folder's lock file (%s)", path, strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_SETLK, &fl) == 0) {
+        char host[256], line[320];
+        if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "?");
+        host[sizeof host - 1] = '\0';
+        const int n = snprintf(line, sizeof line, "pid %ld on %s\n", (long)getpid(), host);
+        /* the text only helps the message of a refused run: the lock holds without it */
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != (ssize_t)n)
+            ddsp_log("warning: %s: cannot record this run's pid (%s)", path, strerror(errno));
+        r->lock_fd = fd;
+        return DDSP_OK;
+    }
+    const int e = errno;
+    if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {
+        ddsp_log("warning: %s: this file system does not lock (%s); nothing stops a second run "
+                 "from writing into %s", path, strerror(e), r->run_dir);
+        close(fd);
+        return DDSP_OK;
+    }
+    if (e != EACCES && e != EAGAIN) {
+        close(fd);
+        return ddsp_error("%s: cannot lock (%s)", path, strerror(e));
+    }
+    /* held: name the holder from what it wrote, else ask the kernel */
+    char who[300] = "";
+    const ssize_t n = pread(fd, who, sizeof who - 1, 0);
+    if (n > 0) {
+        who[n] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+    } else if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+        snprintf(who, sizeof who, "pid %ld", (long)fl.l_pid);
+    }
+    close(fd);
+    return ddsp_error("%s: another run (%s) is using this run folder (it holds %s); wait for it "
+                      "to end, or train into another --out",
+                      r->run_dir, who[0] ? who : "pid unknown", path);
+}
+
 /* Everything before the first step. Every rank reaches the same verdict (collective). */
 static int setup(run_t *r, train_args *a) {
     ddsp_model_config mc;
@@ -437,6 +491,7 @@ static int setup(run_t *r, train_args *a) {
     ddsp_adam_config_default(&ac);
     ac.lr = a->lr, ac.decay_rate = a->lr_decay, ac.clip_norm = a->clip;
     char ckpt[PATH_MAX] = "";
+    const char *resume_dir = NULL;
     int resuming = 0, ok = 0;
     r->a = a;
     r->seed = a->seed;
@@ -450,10 +505,10 @@ static int setup(run_t *r, train_args *a) {
         const int exists = stat(a->resume, &st) == 0;
         const int is_file_name = rl > 3 && !strcmp(a->resume + rl - 3, ".h5");
         if ((exists && S_ISDIR(st.st_mode)) || (!exists && !is_file_name)) {
-            /* a run folder; one that does not exist yet is a first start */
+            /* a run folder (its newest checkpoint is chosen under the lock, below); one that
+             * does not exist yet is a first start */
+            resume_dir = a->resume;
             if (!a->out) a->out = a->resume;
-            if (ddsp_ckpt_latest(a->resume, ckpt, sizeof ckpt) == DDSP_OK) resuming = 1;
-            else LOG0("%s has no checkpoint yet: starting a new run there", a->resume);
         } else if (exists) {
             snprintf(ckpt, sizeof ckpt, "%s", a->resume);
             resuming = 1;
@@ -471,7 +526,19 @@ static int setup(run_t *r, train_args *a) {
     }
     if (!a->out) a->out = "runs/default";
     r->run_dir = a->out;
-    if (mkdir_p(r->run_dir)) goto check;
+    /* lock before choosing the checkpoint to resume from: a run that ends between our choice
+     * and our lock would otherwise see its last checkpoints overwritten. Rank 0 alone locks;
+     * every rank learns the verdict here, before the first collective (prepare). */
+    ok = mkdir_p(r->run_dir) == DDSP_OK && (r->d.rank != 0 || run_lock(r) == DDSP_OK);
+    if (ddsp_dist_any(&r->d, !ok)) {
+        if (ok) ddsp_error("another rank failed to set up");
+        return DDSP_ERR;
+    }
+    ok = 0;
+    if (resume_dir) {
+        if (ddsp_ckpt_latest(resume_dir, ckpt, sizeof ckpt) == DDSP_OK) resuming = 1;
+        else LOG0("%s has no checkpoint yet: starting a new run there", resume_dir);
+    }
 
     if (resuming) {
         ddsp_ckpt_state st;
@@ -806,6 +873,7 @@ int cmd_train(int argc, char **argv) {
     run_t r;
     memset(&r, 0, sizeof r);
     r.ds.file = -1;
+    r.lock_fd = -1;
     if (ddsp_dist_init(&r.d, &argc, &argv)) {
         cli_fail("train", "%s", ddsp_last_error());
         free(a.audio);
@@ -835,6 +903,7 @@ int cmd_train(int argc, char **argv) {
     ddsp_free(r.bb.f0), ddsp_free(r.bb.ld), ddsp_free(r.bb.audio);
     free(r.bb.ids), free(r.order), free(a.audio);
     ddsp_fft_cleanup();
+    if (r.lock_fd >= 0) close(r.lock_fd); /* releases the run folder */
     ddsp_dist_finalize();
     return rc;
 }
