@@ -9,6 +9,10 @@
 #           --resume reaches the same weights, bit for bit, as a run never killed
 #   signal  SIGUSR1 (what SLURM sends before a time limit): checkpoint, exit 3; --resume
 #           then ends bit for bit where an uninterrupted run ends
+#   killrandom  SIGKILL of rank 0 or rank 1 (alternating) after a delay drawn from each of 3
+#           seeds, from 10% to 80% of an uninterrupted run (start-up, steps, checkpoint
+#           writes); every checkpoint left loads and --resume ends bit for bit where a run
+#           never killed ends
 #   lock    a second run in a folder a 2-rank run is training in, by --out (1 process) and by
 #           --resume (2 ranks), exits 1 naming the holder's pid and writes nothing; after
 #           SIGKILL of the holder a new run takes the folder and resumes
@@ -34,6 +38,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 bg= # the background mpirun of a mode: ended with its ranks if the script stops early
 stop_bg() { [ -z "$bg" ] || kill -KILL $(pgrep -P "$bg") "$bg" 2>/dev/null || true; }
 trap stop_bg EXIT
+now() { date +%s.%N; }
 wait_file() { # wait_file FILE LOG: up to 30 s for FILE to appear
   for _ in $(seq 600); do [ -e "$1" ] && return 0; sleep 0.05; done
   cat "$2"; fail "$1 did not appear"
@@ -106,6 +111,63 @@ kill|signal)
   out=$(runn 2 --resume "$work/run" --steps 24 2>&1)
   echo "$out" | grep -q "resuming from" || { echo "$out"; echo "FAIL: did not resume"; exit 1; }
   same "$(ck "$work/ref" 24)" "$(ck "$work/run" 24)"
+  ;;
+killrandom)
+  t=$(now)
+  runn 2 --steps 80 --ckpt-every 4 --out "$work/ref" >/dev/null 2>&1
+  ref_s=$(awk -v a="$t" -v b="$(now)" 'BEGIN { print b - a }')
+  echo "uninterrupted 2-rank run: $ref_s s"
+  for seed in 1 2 3; do
+    RANDOM=$seed
+    # from 10% to 80% of an uninterrupted run: start-up, steps, checkpoint writes
+    delay=$(awk -v r=$RANDOM -v d="$ref_s" 'BEGIN { printf "%.2f", d * (0.1 + 0.7 * r / 32767) }')
+    victim_rank=$((seed % 2)) run=$work/run$seed
+    for attempt in 1 2 3; do # a run that ends before its kill (a busy machine) goes again, sooner
+      rm -rf "$run"
+      t=$(now)
+      "$mpiexec" -n 2 --oversubscribe "$ddsp" train "${common[@]}" --steps 80 --ckpt-every 4 \
+        --keep 100 --out "$run" > "$work/log$seed" 2>&1 &
+      launcher=$! bg=$!
+      for _ in $(seq 200); do [ "$(ranks_of "$launcher" | wc -l)" = 2 ] && break; sleep 0.05; done
+      pids=$(ranks_of "$launcher")
+      [ "$(wc -w <<< "$pids")" = 2 ] || { cat "$work/log$seed"; fail "seed $seed: expected 2 ranks under mpirun $launcher, found '$pids'"; }
+      sleep "$(awk -v a="$t" -v b="$(now)" -v d="$delay" 'BEGIN { s = d - (b - a); print (s > 0 ? s : 0) }')"
+      # rank 0 is the pid in the lock file once it has one; before that, either rank will do
+      holder=$(sed -n 's/^pid \([0-9]*\) on .*/\1/p' "$run/.lock" 2>/dev/null || true)
+      victim=$(head -n 1 <<< "$pids")
+      for p in $pids; do
+        is0=0; [ "$p" != "$holder" ] || is0=1
+        [ -z "$holder" ] || [ $is0 = $victim_rank ] || victim=$p
+      done
+      killed=0; kill -KILL "$victim" 2>/dev/null && killed=1
+      rc=0; wait "$launcher" || rc=$?
+      bg=
+      wait_gone $pids
+      if [ $rc != 0 ]; then
+        [ $killed = 1 ] || { cat "$work/log$seed"; fail "seed $seed: the run failed before it was killed"; }
+        break
+      fi
+      echo "seed $seed: exit 0: the run ended before the kill at $delay s; again at half the delay"
+      delay=$(awk -v d="$delay" 'BEGIN { printf "%.2f", d / 2 }')
+    done
+    [ $rc != 0 ] || fail "seed $seed: three runs exited 0 (each ended before its kill, or survived it)"
+    # every checkpoint left is whole HDF5; the newest loads (--resume skips one that does not
+    # open, so it must name the newest)
+    newest=$(ls "$run"/ckpt-*.h5 2>/dev/null | tail -n 1 || true)
+    for f in "$run"/ckpt-*.h5; do
+      [ ! -e "$f" ] || h5dump -H "$f" >/dev/null || fail "seed $seed: unreadable checkpoint $f"
+    done
+    [ -z "$newest" ] || "$ddsp" inspect "$newest" >/dev/null || fail "seed $seed: $newest does not load"
+    echo "seed $seed: SIGKILL of rank $victim_rank (pid $victim) at $delay s; mpirun exit $rc;" \
+         "$(ls "$run"/ckpt-*.h5 2>/dev/null | wc -l) checkpoints left, newest ${newest:-none}"
+    out=$(runn 2 --resume "$run" --steps 80 2>&1) || { echo "$out"; fail "seed $seed: resume failed"; }
+    if [ -n "$newest" ]; then
+      echo "$out" | grep -q "resuming from $newest " || { echo "$out"; fail "seed $seed: did not resume from $newest"; }
+    else
+      echo "$out" | grep -q "has no checkpoint yet" || { echo "$out"; fail "seed $seed: did not start afresh"; }
+    fi
+    same "$(ck "$work/ref" 80)" "$(ck "$run" 80)"
+  done
   ;;
 lock)
   "$mpiexec" -n 2 --oversubscribe "$ddsp" train "${common[@]}" --steps 100000 --ckpt-every 4 \
