@@ -27,7 +27,7 @@
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(DDSP_NO_AVX512)
 #define DDSP_MSS_AVX512 1
 #include "loss/mss_avx512.h"
-/* vector part of kernel NAME for bins [0, K16): sets k0 = K16 and the partial sums */
+/* AVX-512 kernel NAME for all K bins: sets k0 = K (nothing left for the loop) and the sums */
 #define VPART(SFX, NAME) k0 = vbins##SFX##_##NAME(X, &U[0][0], St, Lt, cf, K, c, v);
 #else
 #define VPART(SFX, NAME)

@@ -6,7 +6,8 @@
  * complex doubles with two permutes per 16 bins and take the logarithm from
  * getexp/getmant. They compute the same formulas as the portable kernels in mss.c (same
  * operations per bin, float32 after the FFT); only the order of the per-frame loss sums
- * differs (16 lanes, then the lanes in order).
+ * differs (16 lanes, then the lanes in order). The portable loops in mss.c then only serve
+ * magenta's log mode and builds without AVX-512.
  *
  * Only the `add` log mode is vectorised here: its argument S + 1e-5 is always a normal
  * float. magenta mode (log S, S may be 0 or subnormal) keeps the portable kernel. */
@@ -15,34 +16,47 @@
 
 #include <immintrin.h>
 
-/* 16 complex doubles (32 doubles) -> real and imaginary parts as floats. */
-static inline void v16_load_c64(const double *X, __m512 *re, __m512 *im) {
-    const __m512 lo = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_loadu_pd(X))),
-                                         _mm512_cvtpd_ps(_mm512_loadu_pd(X + 8)), 1);
-    const __m512 hi = _mm512_insertf32x8(
-        _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_loadu_pd(X + 16))),
-        _mm512_cvtpd_ps(_mm512_loadu_pd(X + 24)), 1);
+/* Every kernel walks its bins 16 at a time and handles the last, partial group with masked
+ * loads and stores (r = bins left, 1..16), so a bin is computed the same way wherever it
+ * falls: the spectrum of a signal compared with itself gives exactly 0. */
+static inline __mmask8 m8(int doubles_left) {
+    return doubles_left >= 8 ? (__mmask8)0xff : doubles_left <= 0 ? 0 : (__mmask8)((1u << doubles_left) - 1);
+}
+static inline __mmask16 m16(int left) {
+    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* r complex doubles (zero beyond) -> real and imaginary parts as floats. */
+static inline void v16_load_c64(const double *X, int r, __m512 *re, __m512 *im) {
+    const int d = 2 * r;
+    const __m256 q0 = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m8(d), X));
+    const __m256 q1 = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m8(d - 8), X + 8));
+    const __m256 q2 = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m8(d - 16), X + 16));
+    const __m256 q3 = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m8(d - 24), X + 24));
+    const __m512 lo = _mm512_insertf32x8(_mm512_castps256_ps512(q0), q1, 1);
+    const __m512 hi = _mm512_insertf32x8(_mm512_castps256_ps512(q2), q3, 1);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     *re = _mm512_permutex2var_ps(lo, even, hi);
     *im = _mm512_permutex2var_ps(lo, odd, hi);
 }
 
-/* 16 complex floats -> real and imaginary parts. */
-static inline void v16_load_c32(const float *X, __m512 *re, __m512 *im) {
-    const __m512 lo = _mm512_loadu_ps(X), hi = _mm512_loadu_ps(X + 16);
+/* r complex floats (zero beyond) -> real and imaginary parts. */
+static inline void v16_load_c32(const float *X, int r, __m512 *re, __m512 *im) {
+    const __m512 lo = _mm512_maskz_loadu_ps(m16(2 * r), X);
+    const __m512 hi = _mm512_maskz_loadu_ps(m16(2 * r - 16), X + 16);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     *re = _mm512_permutex2var_ps(lo, even, hi);
     *im = _mm512_permutex2var_ps(lo, odd, hi);
 }
 
-/* (re, im) -> 16 interleaved complex floats at U. */
-static inline void v16_store_c32(float *U, __m512 re, __m512 im) {
+/* (re, im) -> r interleaved complex floats at U. */
+static inline void v16_store_c32(float *U, int r, __m512 re, __m512 im) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    _mm512_storeu_ps(U, _mm512_permutex2var_ps(re, lo, im));
-    _mm512_storeu_ps(U + 16, _mm512_permutex2var_ps(re, hi, im));
+    _mm512_mask_storeu_ps(U, m16(2 * r), _mm512_permutex2var_ps(re, lo, im));
+    _mm512_mask_storeu_ps(U + 16, m16(2 * r - 16), _mm512_permutex2var_ps(re, hi, im));
 }
 
 /* Natural log of positive NORMAL floats: the reduction and Cephes polynomial of ddsp_logf
@@ -95,90 +109,84 @@ static inline float v16_total(__m512 v) {
 }
 
 /* U = dS * X / S, written where S > 0 (0 elsewhere); r = num * cf / (den * S). */
-static inline void v16_grad_out(float *U, __m512 re, __m512 im, __m512 se, __m512 num,
+static inline void v16_grad_out(float *U, int r, __m512 re, __m512 im, __m512 se, __m512 num,
                                 __m512 den, const float *cf) {
     const __mmask16 pos = _mm512_cmp_ps_mask(se, _mm512_setzero_ps(), _CMP_GT_OQ);
-    const __m512 r = _mm512_maskz_div_ps(pos, _mm512_mul_ps(num, _mm512_loadu_ps(cf)),
+    const __m512 q = _mm512_maskz_div_ps(pos, _mm512_mul_ps(num, _mm512_maskz_loadu_ps(m16(r), cf)),
                                          _mm512_mul_ps(den, se));
-    v16_store_c32(U, _mm512_mul_ps(re, r), _mm512_mul_ps(im, r));
+    v16_store_c32(U, r, _mm512_mul_ps(re, q), _mm512_mul_ps(im, q));
 }
 
-/* Vector part of each kernel: bins [0, K16), K16 = K rounded down to 16. The caller runs
- * the portable loop on the rest and adds its sums. One kernel per input type (LOAD). */
+/* The kernels: all K bins (the portable loop in mss.c then has nothing left). One set per
+ * input type (LOAD). Masked-off lanes load 0 and are kept out of the sums. */
+#define BINS_AVX512_HEAD(LOAD)                                                                     \
+    for (size_t k = 0; k < K; k += 16) {                                                       \
+        const int r = K - k < 16 ? (int)(K - k) : 16;                                          \
+        const __mmask16 live = m16(r);                                                         \
+        __m512 re, im;                                                                         \
+        LOAD(X + 2 * k, r, &re, &im);                                                          \
+        const __m512 se = _mm512_sqrt_ps(_mm512_fmadd_ps(re, re, _mm512_mul_ps(im, im)));      \
+        const __m512 d = _mm512_sub_ps(se, _mm512_maskz_loadu_ps(live, St + k));
+
 #define DEFINE_BINS_AVX512(SFX, XT, LOAD)                                                      \
 static size_t vbins##SFX##_l1log_add(const XT *X, float *U, const float *St, const float *Lt, \
                                      const float *cf, size_t K, float c, float acc[2]) {       \
-    const size_t K16 = K & ~(size_t)15;                                                        \
     const __m512 eps = _mm512_set1_ps(DDSP_MSS_LOG_EPS), vc = _mm512_set1_ps(c);              \
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                 \
-    for (size_t k = 0; k < K16; k += 16) {                                                     \
-        __m512 re, im;                                                                         \
-        LOAD(X + 2 * k, &re, &im);                                                             \
-        const __m512 se = _mm512_sqrt_ps(_mm512_fmadd_ps(re, re, _mm512_mul_ps(im, im)));      \
-        const __m512 d = _mm512_sub_ps(se, _mm512_loadu_ps(St + k));                           \
+    BINS_AVX512_HEAD(LOAD)                                                                      \
         const __m512 den = _mm512_add_ps(se, eps);                                             \
-        const __m512 dl = _mm512_sub_ps(v16_logf(den), _mm512_loadu_ps(Lt + k));               \
+        const __m512 dl = _mm512_sub_ps(v16_logf(den), _mm512_maskz_loadu_ps(live, Lt + k));   \
         a0 = _mm512_add_ps(a0, v16_abs(d));                                                    \
-        a1 = _mm512_add_ps(a1, v16_abs(dl));                                                   \
+        a1 = _mm512_mask_add_ps(a1, live, a1, v16_abs(dl));                                    \
         const __m512 num = _mm512_mul_ps(vc, _mm512_fmadd_ps(v16_sign(d), den, v16_sign(dl))); \
-        v16_grad_out(U + 2 * k, re, im, se, num, den, cf + k);                                 \
+        v16_grad_out(U + 2 * k, r, re, im, se, num, den, cf + k);                              \
     }                                                                                          \
     acc[0] = v16_total(a0), acc[1] = v16_total(a1);                                            \
-    return K16;                                                                                \
+    return K;                                                                                  \
 }                                                                                              \
                                                                                                \
 static size_t vbins##SFX##_l1(const XT *X, float *U, const float *St, const float *Lt,        \
                               const float *cf, size_t K, float c, float acc[2]) {              \
     (void)Lt;                                                                                  \
-    const size_t K16 = K & ~(size_t)15;                                                        \
     const __m512 vc = _mm512_set1_ps(c), one = _mm512_set1_ps(1.0f);                          \
     __m512 a0 = _mm512_setzero_ps();                                                           \
-    for (size_t k = 0; k < K16; k += 16) {                                                     \
-        __m512 re, im;                                                                         \
-        LOAD(X + 2 * k, &re, &im);                                                             \
-        const __m512 se = _mm512_sqrt_ps(_mm512_fmadd_ps(re, re, _mm512_mul_ps(im, im)));      \
-        const __m512 d = _mm512_sub_ps(se, _mm512_loadu_ps(St + k));                           \
+    BINS_AVX512_HEAD(LOAD)                                                                      \
         a0 = _mm512_add_ps(a0, v16_abs(d));                                                    \
-        v16_grad_out(U + 2 * k, re, im, se, _mm512_mul_ps(vc, v16_sign(d)), one, cf + k);      \
+        v16_grad_out(U + 2 * k, r, re, im, se, _mm512_mul_ps(vc, v16_sign(d)), one, cf + k);   \
     }                                                                                          \
     acc[0] = v16_total(a0), acc[1] = 0.0f;                                                     \
-    return K16;                                                                                \
+    return K;                                                                                  \
 }                                                                                              \
                                                                                                \
 static size_t vbins##SFX##_l2(const XT *X, float *U, const float *St, const float *Lt,        \
                               const float *cf, size_t K, float c, float acc[2]) {              \
     (void)Lt;                                                                                  \
-    const size_t K16 = K & ~(size_t)15;                                                        \
     const __m512 vc = _mm512_set1_ps(c), one = _mm512_set1_ps(1.0f);                          \
     __m512 a0 = _mm512_setzero_ps();                                                           \
-    for (size_t k = 0; k < K16; k += 16) {                                                     \
-        __m512 re, im;                                                                         \
-        LOAD(X + 2 * k, &re, &im);                                                             \
-        const __m512 se = _mm512_sqrt_ps(_mm512_fmadd_ps(re, re, _mm512_mul_ps(im, im)));      \
-        const __m512 d = _mm512_sub_ps(se, _mm512_loadu_ps(St + k));                           \
+    BINS_AVX512_HEAD(LOAD)                                                                      \
         a0 = _mm512_fmadd_ps(d, d, a0);                                                        \
-        v16_grad_out(U + 2 * k, re, im, se, _mm512_mul_ps(vc, d), one, cf + k);                \
+        v16_grad_out(U + 2 * k, r, re, im, se, _mm512_mul_ps(vc, d), one, cf + k);             \
     }                                                                                          \
     acc[0] = v16_total(a0), acc[1] = 0.0f;                                                     \
-    return K16;                                                                                \
+    return K;                                                                                  \
 }
 
 DEFINE_BINS_AVX512(64, double, v16_load_c64)
 DEFINE_BINS_AVX512(32, float, v16_load_c32)
 
-/* S = |X| and L = log(S + eps) of bins [0, len16); returns len16. */
+/* S = |X| and L = log(S + eps) of all len bins; returns len. */
 #define DEFINE_MAG_LOG_AVX512(SFX, XT, LOAD)                                                   \
 static size_t vmag_log##SFX##_add(float *S, float *L, const XT *X, size_t len) {              \
-    const size_t n16 = len & ~(size_t)15;                                                      \
     const __m512 eps = _mm512_set1_ps(DDSP_MSS_LOG_EPS);                                       \
-    for (size_t i = 0; i < n16; i += 16) {                                                     \
+    for (size_t i = 0; i < len; i += 16) {                                                     \
+        const int r = len - i < 16 ? (int)(len - i) : 16;                                      \
         __m512 re, im;                                                                         \
-        LOAD(X + 2 * i, &re, &im);                                                             \
+        LOAD(X + 2 * i, r, &re, &im);                                                          \
         const __m512 s = _mm512_sqrt_ps(_mm512_fmadd_ps(re, re, _mm512_mul_ps(im, im)));       \
-        _mm512_storeu_ps(S + i, s);                                                            \
-        _mm512_storeu_ps(L + i, v16_logf(_mm512_add_ps(s, eps)));                              \
+        _mm512_mask_storeu_ps(S + i, m16(r), s);                                               \
+        _mm512_mask_storeu_ps(L + i, m16(r), v16_logf(_mm512_add_ps(s, eps)));                 \
     }                                                                                          \
-    return n16;                                                                                \
+    return len;                                                                                \
 }
 
 DEFINE_MAG_LOG_AVX512(64, double, v16_load_c64)
