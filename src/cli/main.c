@@ -21,6 +21,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "summary of a checkpoint (config, tensors, loss history)"},
     {"plot", cmd_plot, "PNG of a checkpoint's spectrograms and loss curves, or of audio files"},
     {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
+    {"landscape", cmd_landscape, "loss surfaces of spectral distances around a test sound"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,98 @@
+/* ddsp/analysis.h — looking at a spectral distance Φ the way gradient descent sees it.
+ *
+ * Loss landscapes: a parametric test sound x(θ) is compared with a target x(θ*) by one or
+ * more distances (the MSS types or the spectral terms of ddsp/loss.h) over a 1-D or 2-D
+ * grid of θ, together with the surface's gradient (central differences on the grid) and
+ * where steepest descent on the grid ends. After Vahidi et al. 2023 ("Mesostructures:
+ * beyond spectrogram loss in differentiable time-frequency analysis"): a sound heard as the
+ * same can sit far from its target in MSS distance (a time shift, another noise draw).
+ *
+ * Test sounds (N samples at sample_rate, t_c = (i - shift) / sample_rate - T / 2 the time
+ * from the middle of the signal, g(t) = exp(-t^2 / (2 (T/6)^2)) a Gaussian envelope):
+ *   chirp     AM/FM chirplet: g(t_c) * (1 - cos(2 pi am t_c)) / 2
+ *                             * sin(2 pi fc (2^(fm t_c) - 1) / (fm ln 2))
+ *             am: amplitude-modulation rate in Hz (default 8; Vahidi et al. use 4-16),
+ *             fm: chirp rate in octaves per second (default 2; 0.5-4), fc: 500 Hz at t_c = 0.
+ *   harmonic  g(t_c) * sum_k sin(2 pi k f t_c) / k over the harmonics below 0.45 sample_rate
+ *             (at most 20), f = f0 2^(detune / 1200); f0 220 Hz, detune in cents.
+ *   noise     g(t_c) * (uniform noise from the counter RNG with key `seed`, through a
+ *             two-pole resonator at 1 kHz, bandwidth 300 Hz).
+ * Every sound is scaled to a peak of 0.5; `shift` (samples, any real) delays it.
+ */
+#ifndef DDSP_ANALYSIS_H
+#define DDSP_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { DDSP_SOUND_CHIRP = 0, DDSP_SOUND_HARMONIC, DDSP_SOUND_NOISE } ddsp_sound_kind;
+
+/* Parameter indices (not every sound uses every parameter). */
+enum {
+    DDSP_SP_AM = 0,  /* Hz */
+    DDSP_SP_FM,      /* octaves per second */
+    DDSP_SP_FC,      /* Hz */
+    DDSP_SP_F0,      /* Hz */
+    DDSP_SP_DETUNE,  /* cents */
+    DDSP_SP_SHIFT,   /* samples */
+    DDSP_SP_SEED,    /* integer-valued */
+    DDSP_SP_N
+};
+
+typedef struct {
+    ddsp_sound_kind kind;
+    double p[DDSP_SP_N];
+    size_t N;
+    int sample_rate;
+} ddsp_sound;
+
+/* Defaults for a kind: am 8, fm 2, fc 500, f0 220, detune 0, shift 0, seed 0; N 32768
+ * at 16 kHz. */
+void ddsp_sound_default(ddsp_sound *s, ddsp_sound_kind kind);
+/* "chirp" | "harmonic" | "noise" -> kind; DDSP_ERR with a message when unknown. */
+int ddsp_sound_parse_kind(const char *name, ddsp_sound_kind *kind);
+const char *ddsp_sound_kind_name(ddsp_sound_kind kind);
+/* Index of parameter `name` that sound `kind` uses, or DDSP_ERR naming the ones it has. */
+int ddsp_sound_param_index(ddsp_sound_kind kind, const char *name);
+const char *ddsp_sound_param_name(int index);
+/* Default grid range of a parameter for landscapes. */
+void ddsp_sound_param_range(ddsp_sound_kind kind, int index, double *lo, double *hi);
+/* x (s->N) <- the sound. */
+void ddsp_sound_render(float *x, const ddsp_sound *s);
+
+/* ---------------------------------------------------------------- landscapes */
+#define DDSP_LANDSCAPE_MAX_PHI 8
+
+typedef struct {
+    ddsp_sound target;  /* x(θ*) */
+    ddsp_sound base;    /* the sound varied: the target's parameters except those varied */
+    int n_vary;         /* 1 or 2 */
+    int vary[2];        /* parameter indices */
+    double lo[2], hi[2];
+    int grid;           /* points per axis (>= 3) */
+    int n_phi;
+    const char *phi[DDSP_LANDSCAPE_MAX_PHI]; /* "l1log", "l2", or a term list */
+} ddsp_landscape_config;
+
+typedef struct {
+    int n_phi, n_vary, grid;
+    double *axis[2];   /* (grid) parameter values */
+    double *loss;      /* (n_phi, grid[, grid]) row-major; axis 0 is the first varied param */
+    double *grad;      /* (n_phi, n_vary, grid[, grid]) d loss / d param (grid differences) */
+    double *silence;   /* (n_phi) distance of the target to silence (the size of Φ(x)) */
+    double *basin;     /* (n_phi) share of grid points whose steepest descent on the grid
+                          ends at the point nearest θ* */
+    int *argmin;       /* (n_phi) flat index of the grid minimum */
+} ddsp_landscape;
+
+/* Compute the landscape (allocates `out`; free with ddsp_landscape_free). Progress lines go
+ * to stderr when `verbose`. DDSP_OK or DDSP_ERR (bad Φ, bad range, memory). */
+int ddsp_landscape_compute(const ddsp_landscape_config *c, ddsp_landscape *out, int verbose);
+void ddsp_landscape_free(ddsp_landscape *l);
+/* Write to HDF5 (format "ddsp-landscape", version 1): attributes describe the sound, the
+ * target and the Φs; datasets grid/<param>, loss_<k>, grad_<k> (n_vary, ...), and the
+ * per-Φ silence/basin/argmin values. Written to PATH.tmp.<pid> and renamed. */
+int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
+                         const ddsp_landscape *l);
+
+#endif

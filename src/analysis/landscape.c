@@ -1,0 +1,247 @@
+/* Loss landscapes of spectral distances over the parameters of a test sound (see
+ * ddsp/analysis.h). */
+#include "ddsp/analysis.h"
+#include "ddsp/loss.h"
+#include "ddsp/util.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One distance: an MSS type or a spectral term list. */
+typedef struct {
+    ddsp_mss *mss;
+    ddsp_phi *phi;
+} dist_t;
+
+static int dist_init(dist_t *d, const char *spec, size_t N) {
+    memset(d, 0, sizeof *d);
+    if (!strcmp(spec, "l1log") || !strcmp(spec, "l1") || !strcmp(spec, "l2")) {
+        ddsp_mss_config c;
+        ddsp_mss_config_default(&c);
+        if (ddsp_mss_parse_type(&c, spec)) return DDSP_ERR;
+        d->mss = ddsp_mss_init(&c, 1, N);
+        return d->mss ? DDSP_OK : DDSP_ERR;
+    }
+    ddsp_phi_config c;
+    ddsp_phi_config_default(&c);
+    const char *colon = strstr(spec, ":l2");
+    char terms[256];
+    snprintf(terms, sizeof terms, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    if (colon) c.dist = 2;
+    if (ddsp_phi_parse_terms(&c, terms)) return DDSP_ERR;
+    d->phi = ddsp_phi_init(&c, 1, N);
+    return d->phi ? DDSP_OK : DDSP_ERR;
+}
+
+static double dist_eval(dist_t *d, const float *target, const float *x) {
+    if (d->mss) {
+        ddsp_mss_value v;
+        ddsp_mss_forward(d->mss, &v, NULL, target, x, 1);
+        return v.total;
+    }
+    ddsp_phi_value v;
+    ddsp_phi_eval(d->phi, &v, NULL, target, x, 1);
+    return v.total;
+}
+
+static void dist_free(dist_t *d) {
+    ddsp_mss_free(d->mss);
+    ddsp_phi_free(d->phi);
+}
+
+void ddsp_landscape_free(ddsp_landscape *l) {
+    if (!l) return;
+    free(l->axis[0]), free(l->axis[1]), free(l->loss), free(l->grad);
+    free(l->silence), free(l->basin), free(l->argmin);
+    memset(l, 0, sizeof *l);
+}
+
+/* d/dp of one surface along axis `ax` by central differences (one-sided at the edges). */
+static void surface_grad(double *g, const double *L, const ddsp_landscape *l, int ax) {
+    const int n = l->grid, n2 = l->n_vary == 2 ? n : 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n2; j++) {
+            const int k = ax == 0 ? i : j;
+            const int lo = k > 0 ? k - 1 : k, hi = k < n - 1 ? k + 1 : k;
+            const double *a = l->axis[ax];
+            const int ilo = ax == 0 ? lo : i, ihi = ax == 0 ? hi : i;
+            const int jlo = ax == 1 ? lo : j, jhi = ax == 1 ? hi : j;
+            g[i * n2 + j] = (L[ihi * n2 + jhi] - L[ilo * n2 + jlo]) / (a[hi] - a[lo]);
+        }
+}
+
+/* Share of grid points from which moving to the lowest neighbour (8-neighbourhood in 2-D)
+ * while that lowers the loss ends at point `goal`. */
+static double basin_share(const double *L, int n, int dims, int goal) {
+    const int n2 = dims == 2 ? n : 1, total = n * n2;
+    int reach = 0;
+    for (int start = 0; start < total; start++) {
+        int cur = start;
+        for (int guard = 0; guard < total; guard++) {
+            const int ci = cur / n2, cj = cur % n2;
+            int best = cur;
+            for (int di = -1; di <= 1; di++)
+                for (int dj = -1; dj <= 1; dj++) {
+                    const int i = ci + di, j = cj + dj;
+                    if (i < 0 || i >= n || j < 0 || j >= n2) continue;
+                    if (L[i * n2 + j] < L[best]) best = i * n2 + j;
+                }
+            if (best == cur) break;
+            cur = best;
+        }
+        reach += cur == goal;
+    }
+    return (double)reach / total;
+}
+
+int ddsp_landscape_compute(const ddsp_landscape_config *c, ddsp_landscape *out, int verbose) {
+    memset(out, 0, sizeof *out);
+    if (c->n_vary < 1 || c->n_vary > 2) return ddsp_error("vary 1 or 2 parameters");
+    if (c->grid < 3 || c->grid > 401) return ddsp_error("grid %d not in 3..401", c->grid);
+    if (c->n_phi < 1 || c->n_phi > DDSP_LANDSCAPE_MAX_PHI)
+        return ddsp_error("give 1..%d distances", DDSP_LANDSCAPE_MAX_PHI);
+    for (int a = 0; a < c->n_vary; a++)
+        if (!(c->hi[a] > c->lo[a]) || !isfinite(c->lo[a]) || !isfinite(c->hi[a]))
+            return ddsp_error("range of %s: %g..%g is empty", ddsp_sound_param_name(c->vary[a]),
+                              c->lo[a], c->hi[a]);
+    if (c->n_vary == 2 && c->vary[0] == c->vary[1])
+        return ddsp_error("the two varied parameters are the same (%s)",
+                          ddsp_sound_param_name(c->vary[0]));
+    const size_t N = c->target.N;
+    const int n = c->grid, n2 = c->n_vary == 2 ? n : 1, total = n * n2, P = c->n_phi;
+    out->n_phi = P, out->n_vary = c->n_vary, out->grid = n;
+    dist_t d[DDSP_LANDSCAPE_MAX_PHI] = {{0}};
+    float *tx = ddsp_alloc(sizeof(float) * N), *x = ddsp_alloc(sizeof(float) * N);
+    float *zero = ddsp_alloc(sizeof(float) * N);
+    out->axis[0] = calloc((size_t)n, sizeof(double));
+    out->axis[1] = calloc((size_t)n, sizeof(double));
+    out->loss = calloc((size_t)P * total, sizeof(double));
+    out->grad = calloc((size_t)P * c->n_vary * total, sizeof(double));
+    out->silence = calloc((size_t)P, sizeof(double));
+    out->basin = calloc((size_t)P, sizeof(double));
+    out->argmin = calloc((size_t)P, sizeof(int));
+    int rc = DDSP_ERR;
+    if (!tx || !x || !zero || !out->axis[0] || !out->axis[1] || !out->loss || !out->grad ||
+        !out->silence || !out->basin || !out->argmin) {
+        ddsp_error("out of memory for a %d-point landscape", total);
+        goto done;
+    }
+    for (int k = 0; k < P; k++)
+        if (dist_init(&d[k], c->phi[k], N)) goto done;
+    for (int a = 0; a < c->n_vary; a++)
+        for (int i = 0; i < n; i++)
+            out->axis[a][i] = c->lo[a] + (c->hi[a] - c->lo[a]) * i / (n - 1);
+    ddsp_sound_render(tx, &c->target);
+    for (int k = 0; k < P; k++) out->silence[k] = dist_eval(&d[k], tx, zero);
+    const double t0 = ddsp_now();
+    double last = t0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n2; j++) {
+            ddsp_sound s = c->base;
+            s.p[c->vary[0]] = out->axis[0][i];
+            if (c->n_vary == 2) s.p[c->vary[1]] = out->axis[1][j];
+            ddsp_sound_render(x, &s);
+            for (int k = 0; k < P; k++) out->loss[(size_t)k * total + i * n2 + j] =
+                dist_eval(&d[k], tx, x);
+            if (verbose && ddsp_now() - last > 5.0) {
+                last = ddsp_now();
+                const int done_pts = i * n2 + j + 1;
+                ddsp_log("landscape: %d/%d points, eta %.0f s", done_pts, total,
+                         (last - t0) / done_pts * (total - done_pts));
+            }
+        }
+    /* grid point nearest the target's parameters */
+    int goal_i = 0, goal_j = 0;
+    for (int a = 0; a < c->n_vary; a++) {
+        const double want = c->target.p[c->vary[a]];
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (fabs(out->axis[a][i] - want) < fabs(out->axis[a][best] - want)) best = i;
+        if (a == 0) goal_i = best;
+        else goal_j = best;
+    }
+    for (int k = 0; k < P; k++) {
+        const double *L = out->loss + (size_t)k * total;
+        for (int a = 0; a < c->n_vary; a++)
+            surface_grad(out->grad + ((size_t)k * c->n_vary + a) * total, L, out, a);
+        int am = 0;
+        for (int q = 1; q < total; q++)
+            if (L[q] < L[am]) am = q;
+        out->argmin[k] = am;
+        out->basin[k] = basin_share(L, n, c->n_vary, goal_i * n2 + goal_j);
+    }
+    rc = DDSP_OK;
+done:
+    for (int k = 0; k < P; k++) dist_free(&d[k]);
+    ddsp_free(tx), ddsp_free(x), ddsp_free(zero);
+    if (rc != DDSP_OK) ddsp_landscape_free(out);
+    return rc;
+}
+
+int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
+                         const ddsp_landscape *l) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    ddsp_h5_quiet();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return ddsp_error("%s: cannot create HDF5 file", path);
+    int rc = DDSP_ERR;
+    hid_t g = H5I_INVALID_HID;
+    const int n = l->grid, n2 = l->n_vary == 2 ? n : 1, total = n * n2;
+    char names[64] = "";
+    for (int a = 0; a < l->n_vary; a++) {
+        strcat(names, a ? "," : "");
+        strcat(names, ddsp_sound_param_name(c->vary[a]));
+    }
+    if (ddsp_h5_attr_str(f, "format", "ddsp-landscape") ||
+        ddsp_h5_attr_i64(f, "format_version", 1) ||
+        ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
+        ddsp_h5_attr_str(f, "sound", ddsp_sound_kind_name(c->target.kind)) ||
+        ddsp_h5_attr_str(f, "vary", names) || ddsp_h5_attr_i64(f, "grid", n) ||
+        ddsp_h5_attr_i64(f, "n_samples", (int64_t)c->target.N) ||
+        ddsp_h5_attr_i64(f, "sample_rate", c->target.sample_rate))
+        goto done;
+    for (int i = 0; i < DDSP_SP_N; i++) {
+        char an[64];
+        snprintf(an, sizeof an, "target_%s", ddsp_sound_param_name(i));
+        if (ddsp_h5_attr_f64(f, an, c->target.p[i])) goto done;
+    }
+    g = H5Gcreate2(f, "grid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) goto done;
+    for (int a = 0; a < l->n_vary; a++) {
+        uint64_t d1[1] = {(uint64_t)n};
+        if (ddsp_h5_write_f64(g, ddsp_sound_param_name(c->vary[a]), l->axis[a], 1, d1))
+            goto done;
+    }
+    for (int k = 0; k < l->n_phi; k++) {
+        char name[32];
+        uint64_t dl[3] = {(uint64_t)n, (uint64_t)n2, 0}, dg[3] = {(uint64_t)l->n_vary,
+                                                                    (uint64_t)n, (uint64_t)n2};
+        snprintf(name, sizeof name, "loss_%d", k);
+        if (ddsp_h5_write_f64(f, name, l->loss + (size_t)k * total, l->n_vary, dl)) goto done;
+        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+        if (ds < 0) goto done;
+        int bad = ddsp_h5_attr_str(ds, "phi", c->phi[k]) ||
+                  ddsp_h5_attr_f64(ds, "distance_to_silence", l->silence[k]) ||
+                  ddsp_h5_attr_f64(ds, "basin_share", l->basin[k]) ||
+                  ddsp_h5_attr_i64(ds, "argmin", l->argmin[k]);
+        H5Dclose(ds);
+        if (bad) goto done;
+        snprintf(name, sizeof name, "grad_%d", k);
+        if (ddsp_h5_write_f64(f, name, l->grad + (size_t)k * l->n_vary * total, l->n_vary + 1,
+                              dg))
+            goto done;
+    }
+    rc = DDSP_OK;
+done:
+    if (g >= 0) H5Gclose(g);
+    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", path);
+    if (rc == DDSP_OK && rename(tmp, path) != 0)
+        rc = ddsp_error("%s: cannot rename %s into place", path, tmp);
+    if (rc != DDSP_OK) unlink(tmp);
+    return rc;
+}
