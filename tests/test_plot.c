@@ -302,8 +302,9 @@ static void test_library(void) {
     double x[50], y[50];
     for (int i = 0; i < 50; i++)
         x[i] = i, y[i] = 10.0 / (1 + i);
-    ddsp_plot_spec specs[2] = {{lm, 40, 129, 256, 64, 8000, "a"},
-                               {lm, 40, 129, 256, 64, 8000, "b"}};
+    ddsp_plot_spec specs[2] = {
+        {.logmag = lm, .F = 40, .K = 129, .n_fft = 256, .hop = 64, .sample_rate = 8000, .title = "a"},
+        {.logmag = lm, .F = 40, .K = 129, .n_fft = 256, .hop = 64, .sample_rate = 8000, .title = "b"}};
     ddsp_plot_series ser[2] = {{x, y, 50, "falling", 0x1f77b4, 2, 0},
                                {x, x, 50, NULL, 0xe6550d, 1, 1}};
     ddsp_plot_figure fig = {.width = 900,

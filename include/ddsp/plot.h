@@ -30,6 +30,10 @@ typedef struct {
     int n_fft, hop;
     double sample_rate; /* Hz */
     const char *title;  /* above the panel (may be NULL) */
+    /* heatmap figures only (ddsp_plot_figure.heatmap): logmag holds plain values on a grid,
+     * F points along x from x0 to x1, K along y from y0 to y1, axes labelled as given */
+    double x0, x1, y0, y1;
+    const char *x_label, *y_label;
 } ddsp_plot_spec;
 
 typedef struct {
@@ -52,6 +56,10 @@ typedef struct {
     int n_series;
     const char *chart_title, *x_label, *y_label;
     int log_y; /* logarithmic y axis for the chart */
+    /* 1: the specs are heatmaps of plain values (no dB), on one linear colour scale from the
+     * smallest to the largest value shown, the colour bar labelled colorbar_label */
+    int heatmap;
+    const char *colorbar_label;
 } ddsp_plot_figure;
 
 /* Draw `fig` and write it to `path` as a PNG (through PATH.tmp.<pid>, renamed when complete:

@@ -21,12 +21,14 @@
 static const char *HELP =
     "usage: ddsp plot CKPT.h5|RUN_DIR --out FIG.png [options]\n"
     "       ddsp plot --audio A.wav [B.wav ...] --out FIG.png [options]\n"
+    "       ddsp plot LANDSCAPE.h5 --out FIG.png     (from ddsp landscape)\n"
     "\n"
     "Draws a PNG. From a checkpoint: the monitoring examples' target and reconstruction\n"
     "log-magnitude spectrograms (/spectrograms) on one colour scale, and the training and\n"
     "validation loss curves (/history). With --audio: the spectrograms of up to 4 audio\n"
     "files side by side (any format libsndfile reads, any sample rate; stereo is downmixed).\n"
-    "Given a run folder, plots its newest checkpoint.\n"
+    "Given a run folder, plots its newest checkpoint. A landscape file gives one curve (1-D)\n"
+    "or heatmap (2-D) per distance, each divided by the target's distance to silence.\n"
     "Levels are dBFS: 0 dB is the peak of a full-scale sine.\n"
     "\n"
     "options:\n"
@@ -186,7 +188,8 @@ static int plot_checkpoint(const char *path, const plot_opts *o) {
                              w ? "reconstruction" : "target");
                 else
                     snprintf(t, sizeof titles[0], "%s: %s", grp, w ? "reconstruction" : "target");
-                specs[2 * k + w] = (ddsp_plot_spec){*dst, d[0], d[1], (int)n_fft, (int)hop, sr, t};
+                specs[2 * k + w] = (ddsp_plot_spec){.logmag = *dst, .F = d[0], .K = d[1], .n_fft = (int)n_fft,
+                                                    .hop = (int)hop, .sample_rate = sr, .title = t};
             }
             H5Gclose(eg);
             n_ex++;
@@ -324,7 +327,8 @@ static int plot_audio(const char **files, int nf, const plot_opts *o) {
             lm[i][j] = logf(lm[i][j] + 1e-5f);
         const double secs = (double)a[i].n / a[i].sample_rate;
         snprintf(titles[i], sizeof titles[i], "%s", base_name(files[i]));
-        specs[i] = (ddsp_plot_spec){lm[i], F, K, n, hop, (double)a[i].sample_rate, titles[i]};
+        specs[i] = (ddsp_plot_spec){.logmag = lm[i], .F = F, .K = K, .n_fft = n, .hop = hop,
+                                    .sample_rate = (double)a[i].sample_rate, .title = titles[i]};
         char chans[48];
         if (a[i].channels == 1)
             snprintf(chans, sizeof chans, "mono");
@@ -357,6 +361,123 @@ cleanup:
     }
     ddsp_fft_cleanup();
     return rc;
+}
+
+/* A `ddsp landscape` file: distances over the grid, each divided by the target's distance to
+ * silence so several Φ share one scale; curves for 1-D grids, heatmaps for 2-D. */
+static int plot_landscape(const char *path, const plot_opts *o) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return cli_fail("plot", "%s: cannot open", path), EXIT_FAIL;
+    int rc = EXIT_FAIL, n_phi = 0;
+    char vary[64] = "", sound[32] = "", names[2][32] = {"", ""};
+    double *axis[2] = {NULL, NULL}, *loss[8] = {NULL};
+    char phi[8][128], titles[8][200];
+    double sil[8], basin[8];
+    uint64_t d[8];
+    int r, n = 0, n2 = 1;
+    if (ddsp_h5_attr_get_str(f, "vary", vary, sizeof vary) ||
+        ddsp_h5_attr_get_str(f, "sound", sound, sizeof sound)) {
+        cli_fail("plot", "%s", ddsp_last_error());
+        goto done;
+    }
+    int n_vary = sscanf(vary, "%31[^,],%31s", names[0], names[1]);
+    for (int a = 0; a < n_vary; a++) {
+        char ds[64];
+        snprintf(ds, sizeof ds, "grid/%s", names[a]);
+        if (ddsp_h5_read_f64(f, path, ds, &axis[a], d, &r) || r != 1 || d[0] < 3) {
+            cli_fail("plot", "%s: bad or missing %s", path, ds);
+            goto done;
+        }
+        if (a == 0) n = (int)d[0];
+        else n2 = (int)d[0];
+    }
+    for (n_phi = 0; n_phi < 8; n_phi++) {
+        char ds[32];
+        snprintf(ds, sizeof ds, "loss_%d", n_phi);
+        if (H5Lexists(f, ds, H5P_DEFAULT) <= 0) break;
+        if (ddsp_h5_read_f64(f, path, ds, &loss[n_phi], d, &r) || r != n_vary ||
+            d[0] != (uint64_t)n || (n_vary == 2 && d[1] != (uint64_t)n2)) {
+            cli_fail("plot", "%s: %s does not match the grid", path, ds);
+            goto done;
+        }
+        hid_t dset = H5Dopen2(f, ds, H5P_DEFAULT);
+        phi[n_phi][0] = '\0';
+        sil[n_phi] = 1.0, basin[n_phi] = NAN;
+        if (dset >= 0) {
+            ddsp_h5_attr_get_str(dset, "phi", phi[n_phi], sizeof phi[n_phi]);
+            ddsp_h5_attr_get_f64(dset, "distance_to_silence", &sil[n_phi]);
+            ddsp_h5_attr_get_f64(dset, "basin_share", &basin[n_phi]);
+            H5Dclose(dset);
+        }
+        if (!(sil[n_phi] > 0)) sil[n_phi] = 1.0;
+        for (int q = 0; q < n * n2; q++) loss[n_phi][q] /= sil[n_phi];
+        snprintf(titles[n_phi], sizeof titles[n_phi], "%.120s  (descent reaches the target from %.0f%%)",
+                 phi[n_phi], 100.0 * basin[n_phi]);
+    }
+    if (n_phi == 0) {
+        cli_fail("plot", "%s: no loss_0 dataset", path);
+        goto done;
+    }
+    char title[160], sub[4400];
+    snprintf(title, sizeof title, "Loss landscape: %s sound over %s", sound, vary);
+    snprintf(sub, sizeof sub, "distance to the target / the target's distance to silence; %s",
+             base_name(path));
+    ddsp_plot_figure fig = {.width = (int)o->width, .height = (int)o->height, .title = title,
+                            .subtitle = sub};
+    ddsp_plot_series ser[8];
+    ddsp_plot_spec hm[8];
+    static const uint32_t colours[8] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd,
+                                        0xff7f0e, 0x8c564b, 0xe377c2, 0x17becf};
+    float *vals[8] = {NULL};
+    if (n_vary == 1) {
+        for (int k = 0; k < n_phi; k++)
+            ser[k] = (ddsp_plot_series){axis[0], loss[k], (size_t)n, titles[k], colours[k], 2, 1};
+        fig.series = ser, fig.n_series = n_phi;
+        fig.chart_title = "distance / distance to silence";
+        fig.x_label = names[0];
+        fig.y_label = "relative distance";
+        fig.log_y = o->log_y;
+    } else {
+        for (int k = 0; k < n_phi; k++) {
+            if (!(vals[k] = malloc(sizeof(float) * (size_t)(n * n2)))) {
+                cli_fail("plot", "out of memory");
+                goto free_vals;
+            }
+            for (int q = 0; q < n * n2; q++) vals[k][q] = (float)loss[k][q];
+            hm[k] = (ddsp_plot_spec){.logmag = vals[k], .F = (size_t)n, .K = (size_t)n2,
+                                     .title = titles[k], .x0 = axis[0][0], .x1 = axis[0][n - 1],
+                                     .y0 = axis[1][0], .y1 = axis[1][n2 - 1],
+                                     .x_label = names[0], .y_label = names[1]};
+        }
+        fig.specs = hm, fig.n_specs = n_phi, fig.spec_cols = n_phi > 2 ? 2 : n_phi;
+        fig.heatmap = 1;
+        fig.colorbar_label = "distance / distance to silence";
+    }
+    if (ddsp_plot_write_png(o->out, &fig)) {
+        cli_fail("plot", "%s", ddsp_last_error());
+        goto free_vals;
+    }
+    printf("wrote %s: %d distance(s) over %s\n", o->out, n_phi, vary);
+    rc = EXIT_OK;
+free_vals:
+    for (int k = 0; k < 8; k++) free(vals[k]);
+done:
+    for (int k = 0; k < 8; k++) ddsp_free(loss[k]);
+    ddsp_free(axis[0]), ddsp_free(axis[1]);
+    H5Fclose(f);
+    return rc;
+}
+
+/* "ddsp-landscape" when path is an HDF5 file with that format attribute. */
+static int is_landscape(const char *path) {
+    ddsp_h5_quiet();
+    if (H5Fis_hdf5(path) <= 0) return 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    char fmt[64] = "";
+    int yes = !ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) && !strcmp(fmt, "ddsp-landscape");
+    H5Fclose(f);
+    return yes;
 }
 
 int cmd_plot(int argc, char **argv) {
@@ -449,5 +570,6 @@ int cmd_plot(int argc, char **argv) {
         }
         pos[0] = latest;
     }
+    if (is_landscape(pos[0])) return plot_landscape(pos[0], &o);
     return plot_checkpoint(pos[0], &o);
 }

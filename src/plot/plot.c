@@ -263,7 +263,8 @@ static double db_offset(int n_fft) {
     return -20.0 * log10(n_fft / 4.0);
 }
 
-static int paint_spec(cairo_t *cr, rect r, const ddsp_plot_spec *s, double vmin, double vmax) {
+static int paint_spec(cairo_t *cr, rect r, const ddsp_plot_spec *s, double vmin, double vmax,
+                      int heat) {
     const int w = (int)r.w, h = (int)r.h;
     float *tmp = malloc(sizeof(float) * (size_t)w * s->K);      /* (w, K) */
     float *img = malloc(sizeof(float) * (size_t)w * (size_t)h); /* (h, w), row 0 = lowest bin */
@@ -280,7 +281,8 @@ static int paint_spec(cairo_t *cr, rect r, const ddsp_plot_spec *s, double vmin,
     cairo_surface_flush(surf);
     unsigned char *data = cairo_image_surface_get_data(surf);
     const int stride = cairo_image_surface_get_stride(surf);
-    const double sc = db_scale(), off = db_offset(s->n_fft), span = vmax - vmin;
+    const double sc = heat ? 1.0 : db_scale(), off = heat ? 0.0 : db_offset(s->n_fft);
+    const double span = vmax > vmin ? vmax - vmin : 1.0;
     for (int y = 0; y < h; y++) {
         uint32_t *row = (uint32_t *)(data + (size_t)y * (size_t)stride);
         const float *src = img + (size_t)(h - 1 - y) * (size_t)w;
@@ -299,11 +301,47 @@ done:
 }
 
 /* One spectrogram panel: image, frame, time and frequency axes, title. */
-static int draw_spec(const page *pg, rect r, const ddsp_plot_spec *s, double vmin, double vmax,
-                     int x_label, int y_label) {
+/* Ticks and labels of a heatmap's axes (x: x0..x1 left to right, y: y0..y1 upwards). */
+static void heat_axes(const page *pg, rect r, const ddsp_plot_spec *s, int x_label, int y_label) {
     cairo_t *cr = pg->cr;
     const double u = pg->u;
-    if (paint_spec(cr, r, s, vmin, vmax)) return DDSP_ERR;
+    double t[64], step;
+    char buf[32];
+    int n = ddsp_plot_nice_ticks(s->x0, s->x1, (int)fmax(2, r.w / (70 * u)), t, &step);
+    for (int i = 0; i < n; i++) {
+        double x = r.x + (t[i] - s->x0) / (s->x1 - s->x0) * r.w;
+        line(cr, x, r.y + r.h, x, r.y + r.h + 5 * u, 1, FRAME);
+        tick_label(buf, sizeof buf, t[i], step);
+        text(pg, x, r.y + r.h + 9 * u, buf, 13, 0, 0.5, 0, 0, INK);
+    }
+    if (x_label && s->x_label)
+        text(pg, r.x + r.w / 2, r.y + r.h + 31 * u, s->x_label, 14, 0, 0.5, 0, 0, INK);
+    if (!(s->y1 > s->y0)) return;
+    n = ddsp_plot_nice_ticks(s->y0, s->y1, (int)fmax(2, r.h / (42 * u)), t, &step);
+    for (int i = 0; i < n; i++) {
+        double y = r.y + r.h - (t[i] - s->y0) / (s->y1 - s->y0) * r.h;
+        line(cr, r.x - 5 * u, y, r.x, y, 1, FRAME);
+        tick_label(buf, sizeof buf, t[i], step);
+        text(pg, r.x - 8 * u, y, buf, 13, 0, 1, 0.5, 0, INK);
+    }
+    if (y_label && s->y_label)
+        text(pg, r.x - 44 * u, r.y + r.h / 2, s->y_label, 14, 0, 0.5, 0.5, -PI / 2, INK);
+}
+
+static int draw_spec(const page *pg, rect r, const ddsp_plot_spec *s, double vmin, double vmax,
+                     int x_label, int y_label, int heat) {
+    cairo_t *cr = pg->cr;
+    const double u = pg->u;
+    if (paint_spec(cr, r, s, vmin, vmax, heat)) return DDSP_ERR;
+    if (heat) {
+        cairo_rectangle(cr, r.x + 0.5, r.y + 0.5, r.w - 1, r.h - 1);
+        cairo_set_line_width(cr, 1);
+        set_rgb(cr, FRAME);
+        cairo_stroke(cr);
+        heat_axes(pg, r, s, x_label, y_label);
+        if (s->title) text(pg, r.x, r.y - 9 * u, s->title, 15, 1, 0, 1, 0, INK);
+        return DDSP_OK;
+    }
     cairo_rectangle(cr, r.x + 0.5, r.y + 0.5, r.w - 1, r.h - 1);
     cairo_set_line_width(cr, 1);
     set_rgb(cr, FRAME);
@@ -338,7 +376,7 @@ static int draw_spec(const page *pg, rect r, const ddsp_plot_spec *s, double vmi
     return DDSP_OK;
 }
 
-static void draw_colorbar(const page *pg, rect r, double vmin, double vmax) {
+static void draw_colorbar(const page *pg, rect r, double vmin, double vmax, const char *label) {
     cairo_t *cr = pg->cr;
     const double u = pg->u;
     const int w = (int)r.w, h = (int)r.h;
@@ -374,7 +412,7 @@ static void draw_colorbar(const page *pg, rect r, double vmin, double vmax) {
         text(pg, r.x + r.w + 8 * u, y, buf, 13, 0, 0, 0.5, 0, INK);
         lw = fmax(lw, text_width(pg, buf, 13, 0));
     }
-    text(pg, r.x + r.w + 16 * u + lw, r.y + r.h / 2, "level (dBFS)", 14, 0, 0.5, 0, -PI / 2, INK);
+    text(pg, r.x + r.w + 16 * u + lw, r.y + r.h / 2, label, 14, 0, 0.5, 0, -PI / 2, INK);
 }
 
 typedef struct {
@@ -556,6 +594,11 @@ static int check_figure(const ddsp_plot_figure *fig, int W, int H) {
     if (!fig->n_specs && !fig->n_series) return ddsp_error("figure: nothing to draw");
     for (int i = 0; i < fig->n_specs; i++) {
         const ddsp_plot_spec *s = &fig->specs[i];
+        if (fig->heatmap) {
+            if (!s->logmag || s->F < 2 || s->K < 2 || !(s->x1 > s->x0) || !(s->y1 > s->y0))
+                return ddsp_error("figure: heatmap %d is empty or has an empty axis range", i);
+            continue;
+        }
         if (!s->logmag || s->F == 0 || s->K < 2 || s->n_fft < 2 || s->hop < 1 ||
             !(s->sample_rate > 0))
             return ddsp_error("figure: spectrogram %d is empty or lacks n_fft, hop or sample rate",
@@ -600,16 +643,24 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
         const double ml0 = 72 * u, ml = 44 * u, mr = 14 * u, mt = 30 * u, mb0 = 52 * u, mb = 34 * u;
         const double iw = (gw - ml0 - ml * (cols - 1) - mr * cols) / cols;
         const double ih = (bottom - top - mb0 - mb * (rows - 1) - mt * rows) / rows;
-        double vmax = -INFINITY;
+        double vmax = -INFINITY, vmin = INFINITY;
         for (int i = 0; i < fig->n_specs; i++) {
             const ddsp_plot_spec *s = &fig->specs[i];
-            const double off = db_offset(s->n_fft);
+            const double sc = fig->heatmap ? 1.0 : db_scale();
+            const double off = fig->heatmap ? 0.0 : db_offset(s->n_fft);
             for (size_t j = 0; j < s->F * s->K; j++)
-                if (isfinite(s->logmag[j])) vmax = fmax(vmax, s->logmag[j] * db_scale() + off);
+                if (isfinite(s->logmag[j])) {
+                    vmax = fmax(vmax, s->logmag[j] * sc + off);
+                    vmin = fmin(vmin, s->logmag[j] * sc + off);
+                }
         }
-        if (!isfinite(vmax)) vmax = 0;
-        vmax = 10.0 * ceil(vmax / 10.0 - 1e-9);
-        const double vmin = vmax - (fig->db_range > 0 ? fig->db_range : 80.0);
+        if (!isfinite(vmax)) vmax = 0, vmin = -1;
+        if (!fig->heatmap) {
+            vmax = 10.0 * ceil(vmax / 10.0 - 1e-9);
+            vmin = vmax - (fig->db_range > 0 ? fig->db_range : 80.0);
+        } else if (!(vmax > vmin)) {
+            vmax = vmin + 1.0;
+        }
         rect first = {0, 0, 0, 0}, last = first;
         for (int i = 0; i < fig->n_specs; i++) {
             const int r = i / cols, c = i % cols;
@@ -621,12 +672,15 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
                 goto cleanup;
             }
             const int bottom_row = r == rows - 1 || i + cols >= fig->n_specs;
-            if (draw_spec(&pg, img, &fig->specs[i], vmin, vmax, bottom_row, c == 0)) goto cleanup;
+            if (draw_spec(&pg, img, &fig->specs[i], vmin, vmax, bottom_row, c == 0, fig->heatmap))
+                goto cleanup;
             if (i == 0) first = img;
             last = img;
         }
         rect cb = {floor(split - cbw + 12 * u), first.y, floor(18 * u), last.y + last.h - first.y};
-        draw_colorbar(&pg, cb, vmin, vmax);
+        draw_colorbar(&pg, cb, vmin, vmax,
+                      fig->heatmap ? (fig->colorbar_label ? fig->colorbar_label : "value")
+                                   : "level (dBFS)");
     }
     if (fig->n_series) {
         rect outer = {split + 10 * u, top - 6 * u, W - split - 18 * u, bottom - top + 6 * u};
