@@ -3,6 +3,7 @@
  * distance beyond the distance to silence), argument checks and the HDF5 file. */
 #include "ddsp/analysis.h"
 #include "ddsp/dsp.h"
+#include "ddsp/synth.h"
 #include "ddsp/util.h"
 #include "testutil.h"
 
@@ -111,12 +112,114 @@ static void test_shift_claim(void) {
     CHECK(ddsp_landscape_compute(&c, &l, 0) == DDSP_ERR, "empty range accepted");
 }
 
+/* Closed form: x = a sin(w t), θ = a. J = ∇Φ(x) sin, and |STFT| is positively homogeneous,
+ * so the one singular value is || |STFT(sin)| || over every frame of every scale. */
+static void test_jacobian_sinusoid(void) {
+    const size_t N = 4096;
+    const int scales[] = {2048, 1024, 512, 256, 128, 64};
+    float *x = ddsp_alloc(sizeof(float) * N);
+    double *Jg = ddsp_alloc(sizeof(double) * N), G[1];
+    for (size_t i = 0; i < N; i++) {
+        Jg[i] = sin(2.0 * 3.14159265358979 * 440.0 * (double)i / 16000.0);
+        x[i] = (float)(0.3 * Jg[i]);
+    }
+    size_t n_out = 0;
+    CHECK(ddsp_jacobian_gram(G, &n_out, Jg, 0, N, 1, x, N, scales, 6, 0.75) == DDSP_OK, "%s",
+          ddsp_last_error());
+    double want = 0.0;
+    size_t rows = 0;
+    float *sx = ddsp_alloc(sizeof(float) * N);
+    for (size_t i = 0; i < N; i++) sx[i] = (float)Jg[i];
+    for (int s = 0; s < 6; s++) {
+        const int n = scales[s], hop = n / 4;
+        const size_t F = ddsp_stft_nframes(N, hop), K = (size_t)n / 2 + 1;
+        float *S = ddsp_alloc(sizeof(float) * F * K);
+        ddsp_stft_mag(S, sx, N, n, hop);
+        for (size_t q = 0; q < F * K; q++) want += (double)S[q] * S[q];
+        rows += F * K;
+        ddsp_free(S);
+    }
+    ddsp_jacobian j;
+    CHECK(ddsp_jacobian_decompose(&j, G, 1, 1, 1) == DDSP_OK, "%s", ddsp_last_error());
+    printf("jacobian of a sinusoid's amplitude: sigma %.9g, closed form %.9g, %zu rows\n",
+           j.sigma[0], sqrt(want), n_out);
+    CHECK(fabs(j.sigma[0] - sqrt(want)) <= 1e-5 * sqrt(want) && n_out == rows,
+          "sinusoid: sigma %.9g vs %.9g (rows %zu vs %zu)", j.sigma[0], sqrt(want), n_out, rows);
+    ddsp_jacobian_free(&j);
+    ddsp_free(x), ddsp_free(Jg), ddsp_free(sx);
+}
+
+/* The synthesizer's Jacobian: v^T (J^T J) v = ||J v||^2 against central differences of the
+ * concatenated magnitudes, and controls the synth masks (harmonics above Nyquist) found in
+ * the null space while the overall amplitude is not. */
+static void test_jacobian_synth(void) {
+    ddsp_synth_config sc;
+    ddsp_synth_config_default(&sc);
+    const size_t F = 40, C = ddsp_synth_n_controls(&sc), N = F * (size_t)sc.hop;
+    const size_t fb = 18, fe = 20, n_in = (fe - fb) * C;
+    const int scales[] = {1024, 256, 64};
+    float *raw = ddsp_alloc(sizeof(float) * F * C), *f0 = ddsp_alloc(sizeof(float) * F);
+    float *noise = ddsp_alloc(sizeof(float) * N);
+    for (size_t q = 0; q < F * C; q++) raw[q] = (float)(2.0 * tu_uniform() - 1.0);
+    for (size_t f = 0; f < F; f++) f0[f] = 400.0f; /* harmonics 20..60 at or above 8 kHz */
+    for (size_t i = 0; i < N; i++) noise[i] = (float)tu_uniform();
+    ddsp_jacobian j;
+    CHECK(ddsp_jacobian_synth(&j, &sc, raw, f0, noise, F, fb, fe, scales, 3, 0.75, 4) == DDSP_OK,
+          "%s", ddsp_last_error());
+    printf("synth jacobian: %zu controls, %zu rows, region %zu:%zu, sigma_max %.4g, rank(1e-3) "
+           "%zu, entropy rank %.1f\n", j.n_in, j.n_out, j.region[0], j.region[1], j.sigma[0],
+           j.rank_1e3, j.entropy_rank);
+    CHECK(j.n_in == n_in && j.region[0] < fb * 64 && j.region[1] > fe * 64, "bad shape/region");
+    CHECK(j.null_share[0] < 0.05, "amplitude control in the null space (%.3g)", j.null_share[0]);
+    double masked = 1.0;
+    for (size_t h = 20; h <= 60; h++) masked = fmin(masked, j.null_share[h]);
+    CHECK(masked > 0.99, "harmonics above Nyquist not in the null space (min share %.3g)", masked);
+    /* ||J v||^2 from the top of the decomposition is not enough: rebuild v^T G v from sigma
+     * and V for v = the top singular vector (= sigma_0^2), and check it by differences */
+    ddsp_synth *s = ddsp_synth_init(&sc, 1, F);
+    float *rp = ddsp_alloc(sizeof(float) * F * C), *xp = ddsp_alloc(sizeof(float) * N),
+          *xm = ddsp_alloc(sizeof(float) * N);
+    double worst = 0.0;
+    for (int t = 0; t < 2; t++) {
+        const double *v = j.V + (size_t)t * n_in;
+        const double h = 1e-2;
+        memcpy(rp, raw, sizeof(float) * F * C);
+        for (size_t q = 0; q < n_in; q++) rp[fb * C + q] = (float)(raw[fb * C + q] + h * v[q]);
+        ddsp_synth_forward(s, xp, rp, f0, noise, NULL, NULL, 1);
+        for (size_t q = 0; q < n_in; q++) rp[fb * C + q] = (float)(raw[fb * C + q] - h * v[q]);
+        ddsp_synth_forward(s, xm, rp, f0, noise, NULL, NULL, 1);
+        double fd2 = 0.0;
+        for (int sidx = 0; sidx < 3; sidx++) {
+            const int n = scales[sidx], hop = n / 4;
+            const size_t Fs = ddsp_stft_nframes(N, hop), K = (size_t)n / 2 + 1;
+            float *Sp = ddsp_alloc(sizeof(float) * Fs * K), *Sm = ddsp_alloc(sizeof(float) * Fs * K);
+            ddsp_stft_mag(Sp, xp, N, n, hop);
+            ddsp_stft_mag(Sm, xm, N, n, hop);
+            for (size_t q = 0; q < Fs * K; q++) {
+                const double d = ((double)Sp[q] - Sm[q]) / (2 * h);
+                fd2 += d * d;
+            }
+            ddsp_free(Sp), ddsp_free(Sm);
+        }
+        const double want = j.sigma[t] * j.sigma[t];
+        worst = fmax(worst, fabs(fd2 - want) / want);
+    }
+    printf("synth jacobian: ||J v||^2 of the top 2 singular vectors vs differences: worst rel "
+           "%.3g\n", worst);
+    CHECK(worst < 2e-2, "J v disagrees with finite differences (%.3g)", worst);
+    ddsp_synth_free(s);
+    ddsp_jacobian_free(&j);
+    ddsp_free(raw), ddsp_free(f0), ddsp_free(noise), ddsp_free(rp), ddsp_free(xp), ddsp_free(xm);
+}
+
 int main(int argc, char **argv) {
     (void)argc, (void)argv;
     ddsp_h5_quiet();
     test_shift_moves_waveform();
     test_detune_landscape(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     test_shift_claim();
+    test_jacobian_sinusoid();
+    test_jacobian_synth();
     ddsp_fft_cleanup();
     return tu_finish("test_analysis");
 }

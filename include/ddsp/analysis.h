@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddsp/synth.h"
+
 typedef enum { DDSP_SOUND_CHIRP = 0, DDSP_SOUND_HARMONIC, DDSP_SOUND_NOISE } ddsp_sound_kind;
 
 /* Parameter indices (not every sound uses every parameter). */
@@ -94,5 +96,50 @@ void ddsp_landscape_free(ddsp_landscape *l);
  * per-Φ silence/basin/argmin values. Written to PATH.tmp.<pid> and renamed. */
 int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
                          const ddsp_landscape *l);
+
+/* ---------------------------------------------------------------- the Jacobian of Φ∘g
+ * The spectral loss 1/2 ||Φ(g(θ)) - Φ(x)||^2 trains the controls θ only through the
+ * Jacobian J = ∇Φ(x̃) ∇g(θ) (x̃ = g(θ), Φ = the magnitudes |STFT| of every MSS scale,
+ * concatenated). Its right singular vectors with zero singular value are the control
+ * changes Φ cannot see; the large ones are what Φ can ask for.
+ *
+ * Here g is the synthesizer (ddsp/synth.h) on one example, θ its raw controls (C per frame)
+ * in frames [f_begin, f_end). Both factors are exact: ∇g row by row from the synth's
+ * hand-written backward (one vector-Jacobian product per audio sample the frames reach),
+ * ∇Φ by forward mode (δS = Re(conj(X) δX) / |X|, δX the FFT of the windowed tangent; 0 where
+ * |X| = 0). J^T J (n_in x n_in, n_in = C (f_end - f_begin)) is accumulated frame by frame
+ * and decomposed with LAPACK (dsyevd), so every singular value is computed, not only the
+ * top K; the cost grows with n_in^2 times the spectrum bins the frames reach. */
+typedef struct {
+    size_t n_in;        /* controls varied */
+    size_t n_out;       /* rows of J: the spectrum bins (all scales) of frames the region meets */
+    size_t region[2];   /* audio samples [a, b) the varied controls change */
+    double *sigma;      /* (n_in) singular values, descending */
+    size_t k;           /* right singular vectors kept */
+    double *V;          /* (k, n_in) the top-k right singular vectors, one per row */
+    size_t n_controls;  /* C */
+    double *null_share; /* (C) mean over the frames of the share of control c's unit direction
+                           lying in the near-null space (sigma < 1e-3 sigma_max): 1 = unseen */
+    size_t rank_1e3;    /* singular values above 1e-3 sigma_max */
+    double entropy_rank;/* exp(entropy of sigma / sum sigma) (Roy & Vetterli) */
+} ddsp_jacobian;
+
+/* J^T J of Φ∘g where g's Jacobian is given explicitly: Jg (n_region, n_in) row-major, rows
+ * for audio samples [r0, r0 + n_region) of x (N samples; x = g(θ)). Φ: MSS scales/overlap of
+ * `mss`. G (n_in, n_in) overwritten (full symmetric); *n_out gets the rows of J. DDSP_OK or
+ * DDSP_ERR (memory). */
+int ddsp_jacobian_gram(double *G, size_t *n_out, const double *Jg, size_t r0, size_t n_region,
+                       size_t n_in, const float *x, size_t N, const int *scales, int n_scales,
+                       double overlap);
+/* Eigen-decompose G (n_in x n_in, destroyed) into j (sigma, top-k V, ranks); n_controls C
+ * and the frame layout (n_in = C * frames) give null_share. DDSP_OK or DDSP_ERR. */
+int ddsp_jacobian_decompose(ddsp_jacobian *j, double *G, size_t n_in, size_t n_controls,
+                            size_t k);
+/* The whole chain for the synthesizer: raw (F, C), f0_hz (F), noise (F * hop), frames
+ * [f_begin, f_end), top k vectors kept. DDSP_OK or DDSP_ERR (bad frames, memory). */
+int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const float *raw,
+                        const float *f0_hz, const float *noise, size_t F, size_t f_begin,
+                        size_t f_end, const int *scales, int n_scales, double overlap, size_t k);
+void ddsp_jacobian_free(ddsp_jacobian *j);
 
 #endif

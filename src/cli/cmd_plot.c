@@ -21,14 +21,15 @@
 static const char *HELP =
     "usage: ddsp plot CKPT.h5|RUN_DIR --out FIG.png [options]\n"
     "       ddsp plot --audio A.wav [B.wav ...] --out FIG.png [options]\n"
-    "       ddsp plot LANDSCAPE.h5 --out FIG.png     (from ddsp landscape)\n"
+    "       ddsp plot LANDSCAPE.h5|J.h5 --out FIG.png   (from ddsp landscape / jacobian)\n"
     "\n"
     "Draws a PNG. From a checkpoint: the monitoring examples' target and reconstruction\n"
     "log-magnitude spectrograms (/spectrograms) on one colour scale, and the training and\n"
     "validation loss curves (/history). With --audio: the spectrograms of up to 4 audio\n"
     "files side by side (any format libsndfile reads, any sample rate; stereo is downmixed).\n"
     "Given a run folder, plots its newest checkpoint. A landscape file gives one curve (1-D)\n"
-    "or heatmap (2-D) per distance, each divided by the target's distance to silence.\n"
+    "or heatmap (2-D) per distance, each divided by the target's distance to silence; a\n"
+    "Jacobian file its singular value spectrum.\n"
     "Levels are dBFS: 0 dB is the peak of a full-scale sine.\n"
     "\n"
     "options:\n"
@@ -468,16 +469,60 @@ done:
     return rc;
 }
 
-/* "ddsp-landscape" when path is an HDF5 file with that format attribute. */
-static int is_landscape(const char *path) {
-    ddsp_h5_quiet();
-    if (H5Fis_hdf5(path) <= 0) return 0;
+/* A `ddsp jacobian` file: the singular values of J on a logarithmic axis. */
+static int plot_jacobian(const char *path, const plot_opts *o) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return 0;
-    char fmt[64] = "";
-    int yes = !ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) && !strcmp(fmt, "ddsp-landscape");
+    if (f < 0) return cli_fail("plot", "%s: cannot open", path), EXIT_FAIL;
+    double *sigma = NULL, *idx = NULL, er = 0;
+    int64_t fb = 0, fe = 0, r1 = 0;
+    uint64_t d[8];
+    int r, rc = EXIT_FAIL;
+    if (ddsp_h5_read_f64(f, path, "sigma", &sigma, d, &r) || r != 1 || d[0] < 1) {
+        cli_fail("plot", "%s: bad or missing sigma", path);
+        goto done;
+    }
+    ddsp_h5_attr_get_i64(f, "frame_begin", &fb);
+    ddsp_h5_attr_get_i64(f, "frame_end", &fe);
+    ddsp_h5_attr_get_i64(f, "rank_1e-3", &r1);
+    ddsp_h5_attr_get_f64(f, "entropy_rank", &er);
+    if (!(idx = malloc(sizeof(double) * d[0]))) goto done;
+    for (uint64_t i = 0; i < d[0]; i++) {
+        idx[i] = (double)i;
+        /* zeros and rounding noise (below 1e-9 sigma_max) stay off the log axis */
+        if (!(sigma[i] > 1e-9 * sigma[0])) sigma[i] = NAN;
+    }
+    char title[128], sub[4400];
+    snprintf(title, sizeof title, "Singular values of d spectra / d controls, frames %lld:%lld",
+             (long long)fb, (long long)fe);
+    snprintf(sub, sizeof sub, "%llu controls; rank %lld above 1e-3 sigma_max, entropy rank %.1f; %s",
+             (unsigned long long)d[0], (long long)r1, er, base_name(path));
+    ddsp_plot_series ser = {idx, sigma, (size_t)d[0], "sigma", 0x1f77b4, 2, 0};
+    ddsp_plot_figure fig = {.width = (int)o->width, .height = (int)o->height, .title = title,
+                            .subtitle = sub, .series = &ser, .n_series = 1,
+                            .chart_title = "singular value spectrum", .x_label = "index",
+                            .y_label = "sigma", .log_y = 1};
+    if (ddsp_plot_write_png(o->out, &fig)) {
+        cli_fail("plot", "%s", ddsp_last_error());
+        goto done;
+    }
+    printf("wrote %s: %llu singular values\n", o->out, (unsigned long long)d[0]);
+    rc = EXIT_OK;
+done:
+    ddsp_free(sigma);
+    free(idx);
     H5Fclose(f);
-    return yes;
+    return rc;
+}
+
+/* The format attribute of an HDF5 file ("" if none or not HDF5). */
+static void file_format(const char *path, char *fmt, size_t cap) {
+    fmt[0] = '\0';
+    ddsp_h5_quiet();
+    if (H5Fis_hdf5(path) <= 0) return;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, cap)) fmt[0] = '\0';
+    H5Fclose(f);
 }
 
 int cmd_plot(int argc, char **argv) {
@@ -570,6 +615,9 @@ int cmd_plot(int argc, char **argv) {
         }
         pos[0] = latest;
     }
-    if (is_landscape(pos[0])) return plot_landscape(pos[0], &o);
+    char fmt[64];
+    file_format(pos[0], fmt, sizeof fmt);
+    if (!strcmp(fmt, "ddsp-landscape")) return plot_landscape(pos[0], &o);
+    if (!strcmp(fmt, "ddsp-jacobian")) return plot_jacobian(pos[0], &o);
     return plot_checkpoint(pos[0], &o);
 }

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"plot", cmd_plot, "PNG of a checkpoint's spectrograms and loss curves, or of audio files"},
     {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
     {"landscape", cmd_landscape, "loss surfaces of spectral distances around a test sound"},
+    {"jacobian", cmd_jacobian, "singular values of d(spectra)/d(controls): what the loss can see"},
 };
 
 static void usage(FILE *f) {
