@@ -74,7 +74,7 @@ static void fd_tensor(ddsp_model *m, const ddsp_tensor *t, double (*loss)(void *
 
 /* Directional derivative along u = g_t / |g_t| (tensor t only): must equal |g_t|. Used for
  * the whole decoder -> synth -> MSS chain, whose float loss is too noisy for single
- * elements; best of three steps. */
+ * elements; best of five steps (the l2 forms curve enough to need the small ones). */
 static void fd_direction(ddsp_model *m, const ddsp_tensor *t, double (*loss)(void *), void *ctx,
                          double tol) {
     float *p = m->params + t->offset;
@@ -83,9 +83,9 @@ static void fd_direction(ddsp_model *m, const ddsp_tensor *t, double (*loss)(voi
     if (gn == 0.0) return;
     float *save = malloc(sizeof(float) * t->size);
     memcpy(save, p, sizeof(float) * t->size);
-    const double hs[3] = {1e-2, 3e-3, 1e-3};
+    const double hs[5] = {1e-2, 3e-3, 1e-3, 3e-4, 1e-4};
     double best = INFINITY, best_fd = 0.0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 5; k++) {
         for (size_t i = 0; i < t->size; i++) p[i] = (float)(save[i] + hs[k] * g[i] / gn);
         const double lp = loss(ctx);
         for (size_t i = 0; i < t->size; i++) p[i] = (float)(save[i] - hs[k] * g[i] / gn);
@@ -210,6 +210,26 @@ int main(void) {
     /* noise is keyed by (seed, step, id): another step hears other noise */
     const double L2 = ddsp_trainer_step(tr, NULL, f0, ld, target, ids, B, 7, 4, 0, 1.0f);
     CHECK(L2 != L0, "noise must depend on the step");
+    /* the same chain trained through another Φ: magenta's extra terms and spectral
+     * convergence, every tensor by differences (distance l2: the l1 forms put a kink at
+     * every bin whose difference crosses 0, too many for differences over whole tensors;
+     * their gradients are checked on the loss alone in test_loss) */
+    ddsp_phi_config pc;
+    ddsp_phi_config_default(&pc);
+    pc.n_scales = 3, pc.scales[0] = 256, pc.scales[1] = 128, pc.scales[2] = 64;
+    pc.dist = 2;
+    CHECK(ddsp_phi_parse_terms(&pc, "mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.1,sc") ==
+                  DDSP_OK &&
+              ddsp_trainer_use_phi(tr, &pc) == DDSP_OK,
+          "phi trainer: %s", ddsp_last_error());
+    ddsp_model_zero_grad(&m);
+    const double P0 = ddsp_trainer_step(tr, NULL, f0, ld, target, ids, B, 7, 3, 1, 1.0f);
+    const double P1 = ddsp_trainer_step(tr, NULL, f0, ld, target, ids, B, 7, 3, 0, 1.0f);
+    CHECK(P0 == P1 && isfinite(P0) && P0 != L0, "phi loss with and without gradient: %g %g", P0,
+          P1);
+    printf("decoder -> synth -> phi (mag,logmag,delta_time,delta_freq,cumsum_freq,sc; l2): loss "
+           "%.6g\n", P0);
+    for (int i = 0; i < m.n_tensors; i++) fd_direction(&m, &m.tensors[i], ctx_full_loss, &cf, 2e-2);
     ddsp_trainer_free(tr);
     ddsp_model_free(&m);
     free(target);

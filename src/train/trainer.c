@@ -10,6 +10,7 @@ struct ddsp_trainer {
     ddsp_model_acts *acts;
     ddsp_synth *syn;
     ddsp_mss *mss;
+    ddsp_phi *phi; /* when set, the loss instead of mss */
     size_t max_B, F, N, K;
     float *noise;   /* (B, N) */
     float *audio;   /* (B, N) */
@@ -52,11 +53,20 @@ void ddsp_trainer_free(ddsp_trainer *t) {
     ddsp_model_acts_free(t->acts);
     ddsp_synth_free(t->syn);
     ddsp_mss_free(t->mss);
+    ddsp_phi_free(t->phi);
     ddsp_free(t->noise);
     ddsp_free(t->audio);
     ddsp_free(t->d_audio);
     ddsp_free(t->d_raw);
     free(t);
+}
+
+int ddsp_trainer_use_phi(ddsp_trainer *t, const ddsp_phi_config *c) {
+    ddsp_phi *p = ddsp_phi_init(c, t->max_B, t->N);
+    if (!p) return DDSP_ERR;
+    ddsp_phi_free(t->phi);
+    t->phi = p;
+    return DDSP_OK;
 }
 
 static void draw_noise(ddsp_trainer *t, const int64_t *ids, size_t B, uint64_t seed,
@@ -79,11 +89,21 @@ double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0
     draw_noise(t, ids, B, seed, step);
     ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
     ddsp_mss_value v;
-    if (!grad) {
+    if (t->phi) {
+        ddsp_phi_value pv;
+        ddsp_phi_eval(t->phi, &pv, grad ? t->d_audio : NULL, target, t->audio, B);
+        memset(&v, 0, sizeof v);
+        v.total = pv.total;
+        memcpy(v.per_scale, pv.per_scale, sizeof v.per_scale);
+        if (grad && grad_scale != 1.0f)
+            for (size_t i = 0; i < B * t->N; i++) t->d_audio[i] *= grad_scale;
+    } else if (!grad) {
         ddsp_mss_forward(t->mss, &v, NULL, target, t->audio, B);
     } else {
         memset(t->d_audio, 0, sizeof(float) * B * t->N);
         ddsp_mss_backward(t->mss, t->d_audio, &v, NULL, target, t->audio, B, grad_scale);
+    }
+    if (grad) {
         float *d_ir = t->m->cfg.synth.reverb ? ddsp_model_grad(t->m, "reverb/ir") : NULL;
         ddsp_synth_backward(t->syn, t->d_raw, d_ir, t->d_audio, B);
         ddsp_decoder_backward(t->m, t->acts, t->d_raw, B);
