@@ -34,11 +34,15 @@ typedef struct {
     int scales[DDSP_MSS_MAX_SCALES]; /* FFT sizes, each even */
     double overlap;                  /* hop = n * (1 - overlap) must be a positive integer */
     ddsp_mss_precision precision;
+    /* "" for the MSS types above; otherwise a spectral term list (see "more choices of Φ"
+     * below, e.g. "mag=1,logmag=1,delta_time=0.5,dist=l1") that training uses instead */
+    char terms[160];
 } ddsp_mss_config;
 
 /* l1log, log mode add, scales 2048..64, overlap 0.75, exact precision. */
 void ddsp_mss_config_default(ddsp_mss_config *c);
-/* Parse "l1log|l1|l2", "add|magenta", "2048,1024,..." into c. DDSP_OK or DDSP_ERR. */
+/* Parse "l1log|l1|l2" (or a spectral term list, stored normalised in c->terms), "add|magenta",
+ * "2048,1024,..." into c. DDSP_OK or DDSP_ERR. */
 int ddsp_mss_parse_type(ddsp_mss_config *c, const char *s);
 int ddsp_mss_parse_log_mode(ddsp_mss_config *c, const char *s);
 int ddsp_mss_parse_scales(ddsp_mss_config *c, const char *list);
@@ -127,13 +131,16 @@ typedef struct {
 
 /* Scales and overlap of the MSS default, no term on, dist 1. */
 void ddsp_phi_config_default(ddsp_phi_config *c);
-/* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given) into c->weight
- * (all others 0). DDSP_ERR naming the bad item. */
+/* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given; an item
+ * "dist=l1|l2" sets c->dist) into c->weight (all others 0). DDSP_ERR naming the bad item. */
 int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list);
 const char *ddsp_phi_term_name(int term);
-/* Writes the term list back ("mag=1,logmag=1"); returns buf. */
+/* Writes the term list back ("mag=1,logmag=1,dist=l1", parseable); returns buf. */
 const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap);
 int ddsp_phi_config_check(const ddsp_phi_config *c);
+/* The Φ a loss config asks for: its scales and overlap, its term list (c->terms non-empty).
+ * DDSP_OK or DDSP_ERR. */
+int ddsp_phi_config_from_mss(ddsp_phi_config *p, const ddsp_mss_config *c);
 
 /* Plans and work buffers for up to max_batch pairs of N samples (all memory here). */
 typedef struct ddsp_phi ddsp_phi;

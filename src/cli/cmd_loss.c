@@ -114,29 +114,11 @@ cleanup:
     return rc;
 }
 
-/* --loss: an MSS type, or else a list of spectral terms */
-static int parse_loss(ddsp_mss_config *cfg, ddsp_phi_config *phi, int *use_phi, const char *v) {
-    if (!strcmp(v, "l1log") || !strcmp(v, "l1") || !strcmp(v, "l2")) {
-        *use_phi = 0;
-        return ddsp_mss_parse_type(cfg, v);
-    }
-    int t = 0; /* the first item must name a term, or this was meant as a loss type */
-    while (t < DDSP_PHI_NTERMS && strncmp(v, ddsp_phi_term_name(t), strlen(ddsp_phi_term_name(t))))
-        t++;
-    if (t == DDSP_PHI_NTERMS)
-        return ddsp_error("unknown loss '%s' (expected l1log, l1, l2 or spectral terms such as "
-                          "mag,logmag,delta_time=0.5)",
-                          v);
-    *use_phi = 1;
-    return ddsp_phi_parse_terms(phi, v);
-}
-
 int cmd_loss(int argc, char **argv) {
     ddsp_mss_config cfg;
     ddsp_mss_config_default(&cfg);
     ddsp_phi_config phc;
-    ddsp_phi_config_default(&phc);
-    int use_phi = 0;
+    int dist = 0; /* --dist: 1 or 2; 0 = as the term list says (default l1) */
     const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
     size_t npos = 0, length = 0;
     int json = 0;
@@ -150,14 +132,14 @@ int cmd_loss(int argc, char **argv) {
             json = 1;
         } else if ((r = cli_opt(argc, argv, &i, "--loss", &v))) {
             if (r < 0) return EXIT_USAGE;
-            if (parse_loss(&cfg, &phc, &use_phi, v)) goto usage_err;
+            if (ddsp_mss_parse_type(&cfg, v)) goto usage_err;
         } else if ((r = cli_opt(argc, argv, &i, "--dist", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (strcmp(v, "l1") && strcmp(v, "l2")) {
                 cli_fail("loss", "unknown distance '%s' (expected l1 or l2)", v);
                 return EXIT_USAGE;
             }
-            phc.dist = v[1] - '0';
+            dist = v[1] - '0';
         } else if ((r = cli_opt(argc, argv, &i, "--log-mode", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_mss_parse_log_mode(&cfg, v)) goto usage_err;
@@ -191,8 +173,11 @@ int cmd_loss(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (ddsp_mss_config_check(&cfg)) goto usage_err;
-    phc.n_scales = cfg.n_scales, phc.overlap = cfg.overlap;
-    memcpy(phc.scales, cfg.scales, sizeof phc.scales);
+    const int use_phi = cfg.terms[0] != '\0';
+    if (use_phi) {
+        if (ddsp_phi_config_from_mss(&phc, &cfg)) goto usage_err;
+        if (dist) phc.dist = dist;
+    }
 
     int rc = EXIT_FAIL;
     ddsp_audio ta = {0}, ea = {0};

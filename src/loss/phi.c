@@ -44,6 +44,10 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
     int any = 0;
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item;
          item = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(item, "dist=l1") || !strcmp(item, "dist=l2")) {
+            c->dist = item[6] - '0';
+            continue;
+        }
         char *eq = strchr(item, '=');
         double weight = 1.0;
         if (eq) {
@@ -79,6 +83,16 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
     if (len < cap)
         snprintf(buf + len, cap - len, "%sdist=l%d", len ? "," : "", c->dist);
     return buf;
+}
+
+int ddsp_phi_config_from_mss(ddsp_phi_config *p, const ddsp_mss_config *c) {
+    ddsp_phi_config_default(p);
+    p->n_scales = c->n_scales;
+    memcpy(p->scales, c->scales, sizeof p->scales);
+    p->overlap = c->overlap;
+    if (!c->terms[0]) return ddsp_error("the loss is an MSS type, not a spectral term list");
+    if (ddsp_phi_parse_terms(p, c->terms)) return DDSP_ERR;
+    return ddsp_phi_config_check(p);
 }
 
 int ddsp_phi_config_check(const ddsp_phi_config *c) {

@@ -36,6 +36,13 @@ ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size
         ddsp_trainer_free(t);
         return NULL;
     }
+    if (loss->terms[0]) { /* a spectral term list: train through Φ */
+        ddsp_phi_config pc;
+        if (ddsp_phi_config_from_mss(&pc, loss) || ddsp_trainer_use_phi(t, &pc)) {
+            ddsp_trainer_free(t);
+            return NULL;
+        }
+    }
     t->noise = ddsp_alloc(sizeof(float) * max_batch * t->N);
     t->audio = ddsp_alloc(sizeof(float) * max_batch * t->N);
     t->d_audio = ddsp_alloc(sizeof(float) * max_batch * t->N);
