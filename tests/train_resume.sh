@@ -3,7 +3,8 @@
 # Checkpoint/resume and data-parallel reproducibility of `ddsp train` (small model, 1 s
 # examples of the bundled flute so each case takes seconds):
 #   resume  2K steps in one run == K steps + --resume + K steps, bit for bit (model, Adam)
-#   ranks   1 rank x batch 4 vs 2 ranks x 2 within 1e-5 (rel. L2) after K steps; a
+#   phi     training through spectral terms (--loss mag,logmag,...): K + resume + K == 2K
+#   ranks   1 rank x batch 4 vs 2 ranks x 2 within 5e-5 (rel. L2; see below) after K steps; a
 #           checkpoint written by 2 ranks resumes on 1 and on 3 ranks
 #   kill    SIGKILL of one rank mid-run under mpirun; every checkpoint left is readable and
 #           --resume reaches the same weights, bit for bit, as a run never killed
@@ -59,6 +60,21 @@ wait_gone() { # wait_gone PID...: up to 10 s for processes to end (a zombie has 
 }
 
 case $mode in
+phi)
+  # training through spectral terms instead of the MSS; the term list lives in the
+  # checkpoint, so K + resume + K equals 2K bit for bit (a resume that fell back to l1log
+  # would not)
+  terms=mag,logmag,delta_time=0.5,sc
+  run1 --loss $terms --steps 12 --ckpt-every 6 --out "$work/one" >/dev/null 2>&1
+  run1 --loss $terms --steps 6 --ckpt-every 6 --out "$work/two" >/dev/null 2>&1
+  out=$(run1 --resume "$work/two" --steps 12 2>&1)
+  echo "$out" | grep -q "loss mag=1,logmag=1,delta_time=0.5,sc=1,dist=l1" || { echo "$out"; fail "terms not resumed"; }
+  same "$(ck "$work/one" 12)" "$(ck "$work/two" 12)"
+  run1 --steps 12 --ckpt-every 12 --out "$work/mss" >/dev/null 2>&1
+  h5diff -q "$(ck "$work/one" 12)" "$(ck "$work/mss" 12)" /model /model >/dev/null &&
+    fail "training through the terms gave the l1log weights"
+  echo "phi: terms resumed from the checkpoint; differs from l1log training"
+  ;;
 resume)
   run1 --steps 12 --ckpt-every 6 --out "$work/one" >/dev/null 2>&1
   run1 --steps 6 --ckpt-every 6 --out "$work/two" >/dev/null 2>&1
@@ -70,14 +86,19 @@ resume)
   [ -f "$(ck "$work/fresh" 2)" ] || { echo "FAIL: --resume on an empty folder"; exit 1; }
   ;;
 ranks)
+  # 1 rank x batch 4 vs 2 ranks x 2: the same up to float summation order. Measured after 8
+  # steps: ~1e-6 relative with OpenBLAS's AVX-512 kernel, 1.9e-5 with the AVX2 (Haswell)
+  # kernel that OPENBLAS_CORETYPE=Haswell forces on some machines; 1.75e-5 of that is there
+  # after step 2 (Adam's first steps move every weight by ~lr whatever its gradient's size,
+  # so a rounding-level gradient that changes sign moves a weight by 2 lr). Tolerance 5e-5.
   run1 --steps 8 --ckpt-every 4 --out "$work/r1" >/dev/null 2>&1
   runn 2 --steps 8 --ckpt-every 4 --out "$work/r2" >/dev/null 2>&1
-  "$compare" "$(ck "$work/r1" 8)" "$(ck "$work/r2" 8)" 1e-5
+  "$compare" "$(ck "$work/r1" 8)" "$(ck "$work/r2" 8)" 5e-5
   for n in 1 3; do
     mkdir -p "$work/from2on$n" && cp "$(ck "$work/r2" 4)" "$work/from2on$n/"
     out=$(runn $n --resume "$work/from2on$n" --steps 8 2>&1)
     echo "$out" | grep -q "written by 2 rank(s); $n now" || { echo "$out"; echo "FAIL: resume on $n"; exit 1; }
-    "$compare" "$(ck "$work/r1" 8)" "$(ck "$work/from2on$n" 8)" 1e-5
+    "$compare" "$(ck "$work/r1" 8)" "$(ck "$work/from2on$n" 8)" 5e-5
   done
   ;;
 kill|signal)

@@ -121,7 +121,9 @@ static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const 
     rc |= ddsp_h5_attr_i64(g, "synth_reverb", c->synth.reverb);
     rc |= ddsp_h5_attr_i64(g, "synth_reverb_length", c->synth.reverb_length);
     if (l) {
-        rc |= ddsp_h5_attr_str(g, "loss_type", ddsp_mss_type_name(l->type));
+        /* a spectral term list is written as it parses back: loss_type "terms" + the list */
+        rc |= ddsp_h5_attr_str(g, "loss_type", l->terms[0] ? "terms" : ddsp_mss_type_name(l->type));
+        if (l->terms[0]) rc |= ddsp_h5_attr_str(g, "loss_terms", l->terms);
         rc |= ddsp_h5_attr_str(g, "loss_log_mode", ddsp_mss_log_mode_name(l->log_mode));
         int64_t sc[DDSP_MSS_MAX_SCALES];
         for (int s = 0; s < l->n_scales; s++) sc[s] = l->scales[s];
@@ -484,10 +486,13 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         goto cleanup;
     }
     if (loss) {
-        char s[64];
+        char s[sizeof loss->terms];
         int64_t sc[DDSP_MSS_MAX_SCALES];
         ddsp_mss_config_default(loss);
-        if (ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s) || ddsp_mss_parse_type(loss, s) ||
+        int terms = !ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s) && !strcmp(s, "terms");
+        if (terms && ddsp_h5_attr_get_str(g, "loss_terms", s, sizeof s)) s[0] = '\0';
+        if ((!terms && ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s)) ||
+            ddsp_mss_parse_type(loss, s) ||
             ddsp_h5_attr_get_str(g, "loss_log_mode", s, sizeof s) || ddsp_mss_parse_log_mode(loss, s) ||
             ddsp_h5_attr_get_str(g, "loss_precision", s, sizeof s) || ddsp_mss_parse_precision(loss, s) ||
             get_d(g, path, "loss_overlap", &loss->overlap)) {

@@ -9,6 +9,7 @@
 #include "ddsp/data.h"
 #include "ddsp/dist.h"
 #include "ddsp/dsp.h"
+#include "ddsp/nn.h"
 #include "ddsp/optim.h"
 #include "ddsp/train.h"
 #include "ddsp/util.h"
@@ -47,7 +48,8 @@ static const char *HELP =
     "  --clip X              global gradient-norm clip (default 3, 0 = off)\n"
     "  --model full|small    full = 512-wide, GRU 512, 3 layers (magenta); small = 64/64/2\n"
     "  --reverb              add the trainable 48000-tap reverb\n"
-    "  --loss l1log|l1|l2    spectral loss (default l1log, as magenta)\n"
+    "  --loss l1log|l1|l2    spectral loss (default l1log, as magenta), or a list of\n"
+    "                        spectral terms as in `ddsp loss`, e.g. mag,logmag,delta_time=0.5\n"
     "  --ld-range DB         loudness scaling range (default 120, ddsp<2.0; magenta HEAD 80)\n"
     "  --seed S              seed for weights, data order and noise (default 1)\n"
     "  --valid-every K       validation loss every K steps (default 100; 0 = only at the end)\n"
@@ -698,7 +700,10 @@ static int train_loop(run_t *r) {
          "global batch %zu on %d rank(s) x %d thread(s), steps %lld -> %zu, loss %s, run folder %s",
          a->model, r->m.n_weights, (long long)ds->n_train, (long long)ds->n_valid,
          (double)r->N / ds->sample_rate, r->B, r->d.size, omp_get_max_threads(),
-         (long long)r->step, r->steps, ddsp_mss_type_name(r->lc.type), r->run_dir);
+         (long long)r->step, r->steps,
+         r->lc.terms[0] ? r->lc.terms : ddsp_mss_type_name(r->lc.type), r->run_dir);
+    char blas_hint[512];
+    if (ddsp_nn_blas_advice(blas_hint, sizeof blas_hint)) LOG0("note: %s", blas_hint);
     const double t0 = ddsp_now(), el0 = r->hist.n ? r->hist.elapsed_s[r->hist.n - 1] : 0.0;
     double last_log = t0, loss_acc = 0.0, first_loss = NAN, last_loss = NAN, last_valid = NAN;
     size_t loss_n = 0, done = 0;
