@@ -226,6 +226,24 @@ static inline double dist_der(int dist, double r) {
     return dist == 1 ? (double)((r > 0.0) - (r < 0.0)) : 2.0 * r;
 }
 
+/* Terms on differences S[a + step] - S[a], a = i * row + j (i < n1, j < n2): the weighted
+ * mean D and its adjoint added to G. */
+static double diff_term(const double *St, const double *Se, double *G, size_t n1, size_t n2,
+                        size_t row, size_t step, int dist, double wt, size_t B) {
+    const double cnt = (double)B * (double)(n1 * n2), nrm = wt / cnt;
+    double sum = 0.0;
+    for (size_t i = 0; i < n1; i++)
+        for (size_t j = 0; j < n2; j++) {
+            const size_t a = i * row + j, b = a + step;
+            const double r = (Se[b] - Se[a]) - (St[b] - St[a]);
+            sum += dist_val(dist, r);
+            const double g = nrm * dist_der(dist, r);
+            G[b] += g;
+            G[a] -= g;
+        }
+    return wt * sum / cnt;
+}
+
 /* Adds weight * term to *val and its gradient w.r.t. S_e to G (scale `norm` = weight /
  * (B * entries) for the mean terms). */
 static void term(const ddsp_phi *p, int t, size_t B, const scale_t *sc, work_t *w, double *val) {
@@ -257,35 +275,13 @@ static void term(const ddsp_phi *p, int t, size_t B, const scale_t *sc, work_t *
         *val = wt * sum / ((double)B * (double)(F * K));
         break;
     }
-    case DDSP_PHI_DELTA_TIME: {
+    case DDSP_PHI_DELTA_TIME: /* S[f+1, k] - S[f, k] */
         if (F < 2) return;
-        const double cnt = (double)B * (double)((F - 1) * K), nrm = wt / cnt;
-        for (size_t f = 0; f + 1 < F; f++)
-            for (size_t k = 0; k < K; k++) {
-                const size_t a = f * K + k, b = a + K;
-                const double r = (Se[b] - Se[a]) - (St[b] - St[a]);
-                sum += dist_val(dist, r);
-                const double g = nrm * dist_der(dist, r);
-                G[b] += g;
-                G[a] -= g;
-            }
-        *val = wt * sum / cnt;
+        *val = diff_term(St, Se, G, F - 1, K, K, K, dist, wt, B);
         break;
-    }
-    case DDSP_PHI_DELTA_FREQ: {
-        const double cnt = (double)B * (double)(F * (K - 1)), nrm = wt / cnt;
-        for (size_t f = 0; f < F; f++)
-            for (size_t k = 0; k + 1 < K; k++) {
-                const size_t a = f * K + k, b = a + 1;
-                const double r = (Se[b] - Se[a]) - (St[b] - St[a]);
-                sum += dist_val(dist, r);
-                const double g = nrm * dist_der(dist, r);
-                G[b] += g;
-                G[a] -= g;
-            }
-        *val = wt * sum / cnt;
+    case DDSP_PHI_DELTA_FREQ: /* S[f, k+1] - S[f, k] */
+        *val = diff_term(St, Se, G, F, K - 1, K, 1, dist, wt, B);
         break;
-    }
     case DDSP_PHI_CUMSUM_FREQ: {
         const double cnt = (double)B * (double)(F * K), nrm = wt / cnt;
         for (size_t f = 0; f < F; f++) {
