@@ -895,8 +895,10 @@ int cmd_train(int argc, char **argv) {
      * (the history grows), ratchets resident memory up over a long run. A fixed 1 MB threshold
      * keeps such blocks mmapped and gives them back when freed: memory stays flat (measured
      * with tests/soak.sh). Training steps allocate nothing, so they are unaffected. */
-    if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1)
-        LOG0("warning: mallopt(M_MMAP_THRESHOLD) failed; memory may creep up over long runs");
+    if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) {
+        /* only replacement allocators refuse (ASan's, tcmalloc): they manage this themselves,
+         * so there is nothing to tell the user, and a warning would break one-line errors */
+    }
 #endif
     /* FFTW_MEASURE times candidate algorithms, so two processes may pick different plans and
      * round differently: training defaults to FFTW_ESTIMATE (a deterministic choice; measured
