@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# infer_cli.sh DDSP DATA_DIR WORK_DIR: `ddsp resynth` and `ddsp eval` end to end on a tiny
+# infer_cli.sh DDSP DATA_DIR WORK_DIR: `ddsp resynth`, `ddsp eval` and `ddsp jacobian --ckpt`
+# end to end on a tiny
 # run (a few seconds): output length and rate for odd lengths, 44.1 kHz stereo input and
 # --model-rate; chunked == one-shot through the CLI; parts, shifts and auto-adjust; eval
 # table / JSON keys / CSV with finite metrics; bad inputs give a one-line error and exit 1,
@@ -97,6 +98,11 @@ expect 1 "notaudio.wav: not an HDF5 file" eval --ckpt "$CKPT" --data "$W/notaudi
 expect 1 "no such checkpoint" eval --ckpt "$W/nope" --data "$W/ds.h5"
 expect 2 "unknown split 'test'" eval --ckpt "$CKPT" --data "$W/ds.h5" --split test
 expect 2 "--ckpt and --data are required" eval --ckpt "$CKPT"
+
+# ---------------------------------------------------------------- jacobian at a model's controls
+expect 0 "J: .* x 252 controls .frames 40:42" jacobian --ckpt "$CKPT" --in "$W/odd16k.wav" --seconds 0.5 --frames 40:42 --rank 2 --out "$W/jac.h5"
+expect 1 "notaudio.wav: not a readable audio file" jacobian --ckpt "$CKPT" --in "$W/notaudio.wav" --out "$W/x.h5"
+expect 1 "no such checkpoint" jacobian --ckpt "$W/nope.h5" --in "$W/odd16k.wav" --out "$W/x.h5"
 
 if [ $fails -ne 0 ]; then echo "infer_cli: $fails check(s) FAILED"; exit 1; fi
 echo "infer_cli: all checks passed"
