@@ -28,11 +28,7 @@ static int dist_init(dist_t *d, const char *spec, size_t N) {
     }
     ddsp_phi_config c;
     ddsp_phi_config_default(&c);
-    const char *colon = strstr(spec, ":l2");
-    char terms[256];
-    snprintf(terms, sizeof terms, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
-    if (colon) c.dist = 2;
-    if (ddsp_phi_parse_terms(&c, terms)) return DDSP_ERR;
+    if (ddsp_phi_parse_terms(&c, spec)) return DDSP_ERR; /* "dist=l2" selects r^2 */
     d->phi = ddsp_phi_init(&c, 1, N);
     return d->phi ? DDSP_OK : DDSP_ERR;
 }

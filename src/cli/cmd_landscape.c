@@ -31,8 +31,8 @@ static const char *HELP =
     "                          fc 500, f0 220, detune 0, shift 0, seed 0)\n"
     "  --target-shift S        the target delayed by S samples (e.g. 1024), the grid sounds not\n"
     "  --loss PHI              a distance (repeatable; default l1log): l1log | l1 | l2 (MSS) or a\n"
-    "                          spectral term list as in `ddsp loss` (mag,logmag,sc,...), with\n"
-    "                          ':l2' appended for the squared distance\n"
+    "                          spectral term list as in `ddsp loss` (mag,logmag,sc,...; add\n"
+    "                          dist=l2 for the squared distance)\n"
     "  --samples N             length in samples at 16 kHz (default 32768)\n"
     "  --out L.h5              output file (required)\n";
 
