@@ -54,4 +54,8 @@ int ddsp_loudness_config_check(const ddsp_loudness_config *c);
  * - ref_db, -range_db). ld_db (F) is the caller's. DDSP_OK or DDSP_ERR. */
 int ddsp_loudness(const ddsp_loudness_config *c, const float *x, size_t N, float *ld_db);
 
+/* The power weights 10^(A(f_k)/10) of bins k = 0..n_fft/2 (wk, caller's) that ddsp_loudness
+ * uses, f_k = k * sample_rate / n_fft. */
+void ddsp_loudness_weights(double *wk, int n_fft, int sample_rate);
+
 #endif

@@ -107,10 +107,20 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  *   delta_freq   mean D of the bin-to-bin difference S[k+1] - S[k]     magenta delta_freq_weight
  *   cumsum_freq  mean D of the cumulative sum over bins                magenta cumsum_freq_weight
  *   sc           ||S_e - S_t||_F / ||S_t||_F per example (spectral convergence, auraloss)
+ *   mel          mean D(M S_e - M S_t), M a triangular mel filterbank (HTK mel scale,
+ *                0 .. sample_rate/2, peaks 1) with clamp(K/8, 4, 128) bands at each scale
+ *   logmel       mean D(log(M S_e + 1e-5) - log(M S_t + 1e-5))
+ * and on whole signals (not per scale; they count in the total and per term only):
+ *   loudness     mean D(L_e - L_t) of the A-weighted loudness in dB per 64-sample frame,
+ *                exactly ddsp_loudness() with n_fft 2048 (magenta loudness_weight)
+ *   scat1, scat2 mean D of first / second order time-scattering coefficients
+ *                |x * psi1| * phi_J and ||x * psi1| * psi2| * phi_J (Morlet wavelets,
+ *                scat_q per octave at first order, 1 at second; averaging over 2^scat_j
+ *                samples, default 12 and 8; defined in src/loss/scatter.c)
  * Means run over the term's entries and the batch; the sc term is averaged over the batch.
- * The loss is sum over scales of sum over terms of weight * term. `mag,logmag` with dist l1
- * is exactly the MSS l1log loss (add log mode). Gradients are exact (|r|' = 0 at 0; the sc
- * term's gradient is 0 where S_e = S_t). */
+ * The loss is the sum over scales and terms of weight * term. `mag,logmag` with dist l1
+ * is exactly the MSS l1log loss (add log mode). Gradients are exact (|r|' = 0 at 0, |z|' = 0
+ * at z = 0; the sc term's gradient is 0 where S_e = S_t). */
 enum {
     DDSP_PHI_MAG = 0,
     DDSP_PHI_LOGMAG,
@@ -118,8 +128,14 @@ enum {
     DDSP_PHI_DELTA_FREQ,
     DDSP_PHI_CUMSUM_FREQ,
     DDSP_PHI_SC,
+    DDSP_PHI_MEL,
+    DDSP_PHI_LOGMEL,
+    DDSP_PHI_LOUDNESS, /* the terms from here on are on whole signals */
+    DDSP_PHI_SCAT1,
+    DDSP_PHI_SCAT2,
     DDSP_PHI_NTERMS
 };
+#define DDSP_PHI_FIRST_GLOBAL DDSP_PHI_LOUDNESS
 
 typedef struct {
     double weight[DDSP_PHI_NTERMS]; /* 0 = term off */
@@ -127,12 +143,15 @@ typedef struct {
     int n_scales;
     int scales[DDSP_MSS_MAX_SCALES];
     double overlap;
+    int scat_j, scat_q; /* scattering: averaging 2^scat_j samples, scat_q wavelets/octave */
+    int sample_rate;    /* Hz, for mel and loudness (16000) */
 } ddsp_phi_config;
 
 /* Scales and overlap of the MSS default, no term on, dist 1. */
 void ddsp_phi_config_default(ddsp_phi_config *c);
-/* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given; an item
- * "dist=l1|l2" sets c->dist) into c->weight (all others 0). DDSP_ERR naming the bad item. */
+/* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given; the items
+ * "dist=l1|l2", "scat_j=N", "scat_q=N" set those fields) into c->weight (all others 0).
+ * DDSP_ERR naming the bad item. */
 int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list);
 const char *ddsp_phi_term_name(int term);
 /* Writes the term list back ("mag=1,logmag=1,dist=l1", parseable); returns buf. */

@@ -24,9 +24,13 @@ static const char *HELP =
     "  --loss l1log|l1|l2      loss type (default l1log: L1 on |S| + L1 on log|S|, as magenta;\n"
     "                          l2: 0.5 * sum (S_e - S_t)^2, the DDSP paper's form)\n"
     "  --loss TERM[=W],...     a spectral distance from weighted terms (weight 1 if not given):\n"
-    "                          mag, logmag, delta_time, delta_freq, cumsum_freq (magenta's\n"
-    "                          SpectralLoss terms), sc (spectral convergence); e.g.\n"
-    "                          --loss mag,logmag,delta_freq=0.5. Computed in double.\n"
+    "                          per scale: mag, logmag, delta_time, delta_freq, cumsum_freq\n"
+    "                          (magenta's SpectralLoss terms), sc (spectral convergence),\n"
+    "                          mel, logmel (mel-filtered magnitudes); on the whole signal:\n"
+    "                          loudness (magenta's A-weighted loudness term), scat1, scat2\n"
+    "                          (first/second-order time scattering; settings scat_j=12:\n"
+    "                          averaging over 2^12 samples, scat_q=8 wavelets per octave);\n"
+    "                          e.g. --loss mag,logmag,delta_freq=0.5. Computed in double.\n"
     "  --dist l1|l2            the terms' distance: mean |r| (default) or mean r^2\n"
     "  --log-mode add|magenta  log(S + 1e-5) (default) or magenta's safe_log\n"
     "  --scales LIST           FFT sizes, default 2048,1024,512,256,128,64\n"
@@ -210,6 +214,7 @@ int cmd_loss(int argc, char **argv) {
                  pos[0], ta.n, pos[1], ea.n);
         goto cleanup;
     }
+    phc.sample_rate = ta.sample_rate; /* mel and loudness terms */
     if (use_phi ? !(ph = ddsp_phi_init(&phc, 1, N)) : !(m = ddsp_mss_init(&cfg, 1, N))) {
         cli_fail("loss", "%s", ddsp_last_error());
         goto cleanup;

@@ -50,6 +50,7 @@ static const char *HELP =
     "  --reverb              add the trainable 48000-tap reverb\n"
     "  --loss l1log|l1|l2    spectral loss (default l1log, as magenta), or a list of\n"
     "                        spectral terms as in `ddsp loss`, e.g. mag,logmag,delta_time=0.5\n"
+    "                        or mag,logmag,scat2=1000 (time scattering; see README)\n"
     "  --ld-range DB         loudness scaling range (default 120, ddsp<2.0; magenta HEAD 80)\n"
     "  --seed S              seed for weights, data order and noise (default 1)\n"
     "  --valid-every K       validation loss every K steps (default 100; 0 = only at the end)\n"

@@ -43,6 +43,11 @@ static double a_weighting_db(double f) {
     return w > -80.0 ? w : -80.0;
 }
 
+void ddsp_loudness_weights(double *wk, int n_fft, int sample_rate) {
+    for (int k = 0; k <= n_fft / 2; k++)
+        wk[k] = pow(10.0, a_weighting_db((double)k * sample_rate / n_fft) / 10.0);
+}
+
 int ddsp_loudness(const ddsp_loudness_config *c, const float *x, size_t N, float *ld_db) {
     if (ddsp_loudness_config_check(c)) return DDSP_ERR;
     const int n = c->n_fft, K = n / 2 + 1, half = n / 2;

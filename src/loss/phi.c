@@ -12,6 +12,7 @@
 #include "ddsp/dsp.h"
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
+#include "loss/phi_terms.h"
 
 #include <math.h>
 #include <omp.h>
@@ -20,7 +21,8 @@
 #include <string.h>
 
 static const char *const term_names[DDSP_PHI_NTERMS] = {
-    "mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc"};
+    "mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",
+    "mel", "logmel", "loudness", "scat1", "scat2"};
 
 void ddsp_phi_config_default(ddsp_phi_config *c) {
     ddsp_mss_config m;
@@ -30,6 +32,9 @@ void ddsp_phi_config_default(ddsp_phi_config *c) {
     c->n_scales = m.n_scales;
     memcpy(c->scales, m.scales, sizeof c->scales);
     c->overlap = m.overlap;
+    c->scat_j = 12;
+    c->scat_q = 8;
+    c->sample_rate = 16000;
 }
 
 const char *ddsp_phi_term_name(int term) {
@@ -48,6 +53,14 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
             c->dist = item[6] - '0';
             continue;
         }
+        if (!strncmp(item, "scat_j=", 7) || !strncmp(item, "scat_q=", 7)) {
+            char *end;
+            const long v = strtol(item + 7, &end, 10);
+            if (end == item + 7 || *end || v < 1 || v > 32)
+                return ddsp_error("bad setting '%s' (expected an integer, e.g. scat_j=12)", item);
+            *(item[5] == 'j' ? &c->scat_j : &c->scat_q) = (int)v;
+            continue;
+        }
         char *eq = strchr(item, '=');
         double weight = 1.0;
         if (eq) {
@@ -62,7 +75,8 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
         while (t < DDSP_PHI_NTERMS && strcmp(item, term_names[t]) != 0) t++;
         if (t == DDSP_PHI_NTERMS)
             return ddsp_error("unknown spectral term '%s' (expected mag, logmag, delta_time, "
-                              "delta_freq, cumsum_freq or sc)",
+                              "delta_freq, cumsum_freq, sc, mel, logmel, loudness, scat1 or "
+                              "scat2)",
                               item);
         w[t] = weight;
         any |= weight > 0.0;
@@ -80,6 +94,9 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
         len += (size_t)snprintf(buf + len, cap - len, "%s%s=%g", len ? "," : "", term_names[t],
                                 c->weight[t]);
     }
+    if (len < cap && (c->weight[DDSP_PHI_SCAT1] > 0.0 || c->weight[DDSP_PHI_SCAT2] > 0.0))
+        len += (size_t)snprintf(buf + len, cap - len, ",scat_j=%d,scat_q=%d", c->scat_j,
+                                c->scat_q);
     if (len < cap)
         snprintf(buf + len, cap - len, "%sdist=l%d", len ? "," : "", c->dist);
     return buf;
@@ -104,6 +121,11 @@ int ddsp_phi_config_check(const ddsp_phi_config *c) {
         any |= c->weight[t] > 0.0;
     }
     if (!any) return ddsp_error("no spectral term is on");
+    if (c->scat_j < 2 || c->scat_j > 16)
+        return ddsp_error("scat_j=%d out of range 2..16", c->scat_j);
+    if (c->scat_q < 1 || c->scat_q > 32)
+        return ddsp_error("scat_q=%d out of range 1..32", c->scat_q);
+    if (c->sample_rate <= 0) return ddsp_error("sample rate %d must be > 0", c->sample_rate);
     ddsp_mss_config m;
     ddsp_mss_config_default(&m);
     m.n_scales = c->n_scales;
@@ -118,6 +140,9 @@ typedef struct {
     size_t F;
     double *win;
     fftw_plan r2c, c2r; /* F transforms at once */
+    int nmel;           /* mel bands; band b covers bins mel_lo[b] .. + mel_nb[b] - 1 */
+    int *mel_lo, *mel_nb, *mel_off;
+    double *mel_w;      /* weights of all bands, band b from mel_off[b] */
 } scale_t;
 
 typedef struct {
@@ -135,13 +160,22 @@ struct ddsp_phi {
     scale_t sc[DDSP_MSS_MAX_SCALES];
     int nthreads;
     work_t *work;
-    float *grad;  /* (max_batch, S, N) */
+    float *grad;  /* (max_batch, S, N) per-scale gradients */
+    float *gglob; /* (2, max_batch, N) gradients of the loudness and scattering terms */
     double *part; /* (max_batch, S, NTERMS) weighted term values */
+    loud_t *loud; /* when the loudness term is on */
+    scat_t *scat; /* when scat1 or scat2 is on */
 };
 
 void ddsp_phi_free(ddsp_phi *p) {
     if (!p) return;
-    for (int s = 0; s < p->cfg.n_scales; s++) ddsp_free(p->sc[s].win);
+    for (int s = 0; s < p->cfg.n_scales; s++) {
+        scale_t *sc = &p->sc[s];
+        ddsp_free(sc->win), free(sc->mel_lo), free(sc->mel_nb), free(sc->mel_off);
+        free(sc->mel_w);
+    }
+    loud_free(p->loud);
+    scat_free(p->scat);
     if (p->work)
         for (int t = 0; t < p->nthreads; t++) {
             work_t *w = &p->work[t];
@@ -150,8 +184,46 @@ void ddsp_phi_free(ddsp_phi *p) {
         }
     free(p->work);
     ddsp_free(p->grad);
+    ddsp_free(p->gglob);
     ddsp_free(p->part);
     free(p);
+}
+
+static double hz_to_mel(double f) {
+    return 2595.0 * log10(1.0 + f / 700.0);
+}
+static double mel_to_hz(double m) {
+    return 700.0 * (pow(10.0, m / 2595.0) - 1.0);
+}
+
+/* Triangular mel filterbank of a scale: clamp(K/8, 4, 128) bands with edges equally spaced
+ * on the HTK mel scale from 0 to sample_rate/2, each peaking at 1, sampled at the bins'
+ * frequencies. DDSP_ERR on out of memory. */
+static int mel_init(scale_t *sc, int sample_rate) {
+    int nm = sc->K / 8;
+    nm = nm < 4 ? 4 : nm > 128 ? 128 : nm;
+    sc->nmel = nm;
+    sc->mel_lo = calloc((size_t)nm, sizeof(int));
+    sc->mel_nb = calloc((size_t)nm, sizeof(int));
+    sc->mel_off = calloc((size_t)nm, sizeof(int));
+    sc->mel_w = calloc((size_t)sc->K * 2, sizeof(double)); /* each bin is in <= 2 bands */
+    if (!sc->mel_lo || !sc->mel_nb || !sc->mel_off || !sc->mel_w) return DDSP_ERR;
+    const double top = hz_to_mel(sample_rate / 2.0), df = (double)sample_rate / sc->n;
+    int off = 0;
+    for (int b = 0; b < nm; b++) {
+        const double f0 = mel_to_hz(top * b / (nm + 1)), f1 = mel_to_hz(top * (b + 1) / (nm + 1)),
+                     f2 = mel_to_hz(top * (b + 2) / (nm + 1));
+        sc->mel_lo[b] = sc->K, sc->mel_off[b] = off;
+        for (int k = 0; k < sc->K; k++) {
+            const double f = k * df;
+            if (f <= f0 || f >= f2) continue;
+            if (sc->mel_lo[b] == sc->K) sc->mel_lo[b] = k;
+            sc->mel_w[off++] = f <= f1 ? (f - f0) / (f1 - f0) : (f2 - f) / (f2 - f1);
+        }
+        sc->mel_nb[b] = off - sc->mel_off[b];
+        if (!sc->mel_nb[b]) sc->mel_lo[b] = 0;
+    }
+    return DDSP_OK;
 }
 
 ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
@@ -173,6 +245,7 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
         sc->win = ddsp_alloc(sizeof(double) * (size_t)sc->n);
         if (!sc->win) goto oom;
         ddsp_hann_periodic_f64(sc->win, sc->n);
+        if (mel_init(sc, c->sample_rate)) goto oom;
         sc->r2c = ddsp_fft_plan_r2c_f64(sc->n, (int)sc->F);
         sc->c2r = ddsp_fft_plan_c2r_f64(sc->n, (int)sc->F);
         if (sc->F * (size_t)sc->n > max_fn) max_fn = sc->F * (size_t)sc->n;
@@ -193,13 +266,20 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
         w->row = ddsp_alloc(sizeof(double) * max_k);
         if (!w->fr || !w->Xt || !w->Xe || !w->St || !w->Se || !w->G || !w->row) goto oom;
     }
+    if (c->weight[DDSP_PHI_LOUDNESS] > 0.0 && !(p->loud = loud_init(N, c->sample_rate, max_batch)))
+        goto fail;
+    if ((c->weight[DDSP_PHI_SCAT1] > 0.0 || c->weight[DDSP_PHI_SCAT2] > 0.0) &&
+        !(p->scat = scat_init(N, c->scat_j, c->scat_q, max_batch)))
+        goto fail;
     p->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)c->n_scales * N);
+    p->gglob = ddsp_alloc(sizeof(float) * 2 * max_batch * N);
     p->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)c->n_scales * DDSP_PHI_NTERMS);
-    if (!p->grad || !p->part) goto oom;
+    if (!p->grad || !p->gglob || !p->part) goto oom;
     return p;
 oom:
-    ddsp_phi_free(p);
     ddsp_error("spectral loss: out of memory (batch %zu, %zu samples)", max_batch, N);
+fail:
+    ddsp_phi_free(p);
     return NULL;
 }
 
@@ -317,6 +397,24 @@ static void term(const ddsp_phi *p, int t, size_t B, const scale_t *sc, work_t *
         }
         break;
     }
+    case DDSP_PHI_MEL:
+    case DDSP_PHI_LOGMEL: {
+        const int lg = t == DDSP_PHI_LOGMEL;
+        const double eps = (double)DDSP_MSS_LOG_EPS, cnt = (double)B * (double)(F * sc->nmel);
+        for (size_t f = 0; f < F; f++)
+            for (int b = 0; b < sc->nmel; b++) {
+                const double *mw = sc->mel_w + sc->mel_off[b];
+                const size_t i0 = f * K + (size_t)sc->mel_lo[b];
+                double me = 0.0, mt = 0.0;
+                for (int i = 0; i < sc->mel_nb[b]; i++) me += mw[i] * Se[i0 + i], mt += mw[i] * St[i0 + i];
+                const double r = lg ? log(me + eps) - log(mt + eps) : me - mt;
+                sum += dist_val(dist, r);
+                const double g = wt / cnt * dist_der(dist, r) / (lg ? me + eps : 1.0);
+                for (int i = 0; i < sc->mel_nb[b]; i++) G[i0 + i] += g * mw[i];
+            }
+        *val = wt * sum / cnt;
+        break;
+    }
     default:
         DDSP_ASSERT(0, "unknown spectral term %d", t);
     }
@@ -334,7 +432,7 @@ static void run_task(ddsp_phi *p, size_t b, int s, size_t B, const float *target
     double *part = p->part + (b * S + (size_t)s) * DDSP_PHI_NTERMS;
     for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
         part[t] = 0.0;
-        term(p, t, B, sc, w, &part[t]);
+        if (t < DDSP_PHI_FIRST_GLOBAL) term(p, t, B, sc, w, &part[t]);
     }
     if (!grad) return;
     /* U = G X / |X| (0 where |X| = 0), interior bins halved: adjoint of r2c via c2r */
@@ -362,35 +460,60 @@ void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const fl
                    const float *estimate, size_t B) {
     DDSP_ASSERT(B >= 1 && B <= p->max_batch, "spectral loss batch %zu not in 1..%zu", B,
                 p->max_batch);
-    const size_t S = (size_t)p->cfg.n_scales, N = p->N;
+    const ddsp_phi_config *c = &p->cfg;
+    const size_t S = (size_t)c->n_scales, N = p->N;
     const int grad = d_estimate != NULL;
     const int nt = omp_get_max_threads() < p->nthreads ? omp_get_max_threads() : p->nthreads;
-#pragma omp parallel num_threads(nt)
-    {
-#pragma omp for schedule(dynamic, 1)
+    int per_scale = 0; /* any term on the spectrograms? (else skip the STFTs) */
+    for (int t = 0; t < DDSP_PHI_FIRST_GLOBAL; t++) per_scale |= c->weight[t] > 0.0;
+    if (per_scale) {
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (size_t task = 0; task < B * S; task++)
             run_task(p, task % B, (int)(task / B), B, target, estimate, grad);
-        if (grad) {
-#pragma omp for schedule(static)
-            for (size_t b = 0; b < B; b++) {
-                float *dst = d_estimate + b * N;
-                memcpy(dst, p->grad + (b * S) * N, sizeof(float) * N);
-                for (size_t s = 1; s < S; s++) {
-                    const float *g = p->grad + (b * S + s) * N;
-                    for (size_t i = 0; i < N; i++) dst[i] += g[i];
-                }
+    } else {
+        memset(p->part, 0, sizeof(double) * B * S * DDSP_PHI_NTERMS);
+    }
+    /* terms on whole signals (each parallel inside) */
+    double glob[DDSP_PHI_NTERMS] = {0}, sv[2] = {0.0, 0.0};
+    float *gl = p->gglob, *gs = p->gglob + B * N;
+    if (p->loud)
+        glob[DDSP_PHI_LOUDNESS] = loud_eval(p->loud, c->dist, c->weight[DDSP_PHI_LOUDNESS],
+                                            target, estimate, B, grad ? gl : NULL);
+    if (p->scat) {
+        scat_eval(p->scat, c->dist, c->weight[DDSP_PHI_SCAT1], c->weight[DDSP_PHI_SCAT2], target,
+                  estimate, B, sv, grad ? gs : NULL);
+        glob[DDSP_PHI_SCAT1] = sv[0], glob[DDSP_PHI_SCAT2] = sv[1];
+    }
+    if (grad) {
+        /* scales in order, then loudness, then scattering, whatever the thread count */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (size_t b = 0; b < B; b++) {
+            float *dst = d_estimate + b * N;
+            if (per_scale) memcpy(dst, p->grad + (b * S) * N, sizeof(float) * N);
+            else memset(dst, 0, sizeof(float) * N);
+            for (size_t s = 1; per_scale && s < S; s++) {
+                const float *g = p->grad + (b * S + s) * N;
+                for (size_t i = 0; i < N; i++) dst[i] += g[i];
             }
+            if (p->loud)
+                for (size_t i = 0; i < N; i++) dst[i] += gl[b * N + i];
+            if (p->scat)
+                for (size_t i = 0; i < N; i++) dst[i] += gs[b * N + i];
         }
     }
     if (out) {
         memset(out, 0, sizeof *out);
         for (size_t s = 0; s < S; s++)
-            for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
+            for (int t = 0; t < DDSP_PHI_FIRST_GLOBAL; t++) {
                 double v = 0.0;
                 for (size_t b = 0; b < B; b++) v += p->part[(b * S + s) * DDSP_PHI_NTERMS + t];
                 out->per_scale[s] += v;
                 out->per_term[t] += v;
             }
         for (size_t s = 0; s < S; s++) out->total += out->per_scale[s];
+        for (int t = DDSP_PHI_FIRST_GLOBAL; t < DDSP_PHI_NTERMS; t++) {
+            out->per_term[t] = glob[t];
+            out->total += glob[t];
+        }
     }
 }

@@ -38,7 +38,9 @@ ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size
     }
     if (loss->terms[0]) { /* a spectral term list: train through Φ */
         ddsp_phi_config pc;
-        if (ddsp_phi_config_from_mss(&pc, loss) || ddsp_trainer_use_phi(t, &pc)) {
+        const int bad = ddsp_phi_config_from_mss(&pc, loss);
+        pc.sample_rate = m->cfg.synth.sample_rate; /* mel and loudness terms */
+        if (bad || ddsp_trainer_use_phi(t, &pc)) {
             ddsp_trainer_free(t);
             return NULL;
         }
