@@ -64,11 +64,11 @@ phi)
   # training through spectral terms instead of the MSS; the term list lives in the
   # checkpoint, so K + resume + K equals 2K bit for bit (a resume that fell back to l1log
   # would not)
-  terms=mag,logmag,delta_time=0.5,sc
+  terms=mag,logmag,delta_time=0.5,sc,loudness=0.01,scat2=100,scat_j=10
   run1 --loss $terms --steps 12 --ckpt-every 6 --out "$work/one" >/dev/null 2>&1
   run1 --loss $terms --steps 6 --ckpt-every 6 --out "$work/two" >/dev/null 2>&1
   out=$(run1 --resume "$work/two" --steps 12 2>&1)
-  echo "$out" | grep -q "loss mag=1,logmag=1,delta_time=0.5,sc=1,dist=l1" || { echo "$out"; fail "terms not resumed"; }
+  echo "$out" | grep -q "loss mag=1,logmag=1,delta_time=0.5,sc=1,loudness=0.01,scat2=100,scat_j=10,scat_q=8,dist=l1" || { echo "$out"; fail "terms not resumed"; }
   same "$(ck "$work/one" 12)" "$(ck "$work/two" 12)"
   run1 --steps 12 --ckpt-every 12 --out "$work/mss" >/dev/null 2>&1
   h5diff -q "$(ck "$work/one" 12)" "$(ck "$work/mss" 12)" /model /model >/dev/null &&

@@ -36,7 +36,7 @@ typedef struct {
     ddsp_mss_precision precision;
     /* "" for the MSS types above; otherwise a spectral term list (see "more choices of Φ"
      * below, e.g. "mag=1,logmag=1,delta_time=0.5,dist=l1") that training uses instead */
-    char terms[160];
+    char terms[512]; /* room for every term with its weight and the settings */
 } ddsp_mss_config;
 
 /* l1log, log mode add, scales 2048..64, overlap 0.75, exact precision. */
