@@ -15,6 +15,7 @@
 #define DDSP_MSS_AVX512_H
 
 #include <immintrin.h>
+#include <math.h>
 
 /* Every kernel walks its bins 16 at a time and handles the last, partial group with masked
  * loads and stores (r = bins left, 1..16), so a bin is computed the same way wherever it
@@ -191,5 +192,227 @@ static size_t vmag_log##SFX##_add(float *S, float *L, const XT *X, size_t len) {
 
 DEFINE_MAG_LOG_AVX512(64, double, v16_load_c64)
 DEFINE_MAG_LOG_AVX512(32, float, v16_load_c32)
+
+/* ------------------------------------------------------------------ fused pair kernels
+ * Exact precision, straight from one double c2c row Z (n complex) of a frame pair a + i b
+ * (ddsp_stft_frame_pairs_f64): the split into the two frames' spectra
+ *   X_a[k] = (Z[k] + conj Z[n-k]) / 2,   X_b[k] = (Z[k] - conj Z[n-k]) / 2i
+ * is done in double in registers (a quiet bin of one frame next to a loud bin of the other
+ * needs it; see target_block in mss.c), then rounded to float for the per-bin work, and the
+ * adjoint is written straight into the pair row of the backward c2c:
+ *   Zo[k] = U_a[k] + i U_b[k],   Zo[n-k] = conj U_a[k] + i conj U_b[k].
+ * This replaces three passes over the block (split to memory, per-bin kernel, join) by one.
+ *
+ * Bins are taken 16 at a time: k = 1..16, 17..32, ..., n/2-15..n/2 (n % 32 == 0, so every
+ * group is full; the mirrors n-k of one group are 16 consecutive complexes read backwards),
+ * and bin 0 alone in a group whose other lanes are zero. Bin n/2 is its own mirror, so both
+ * of its writes carry the same value (its imaginary parts are exactly 0).
+ *
+ * l1log without a logarithm per bin: with u = max(S_e, S_t) + eps and v = min(S_e, S_t) + eps,
+ * |log(S_e + eps) - log(S_t + eps)| = log u - log v. Per lane, the exponents of u and v are
+ * summed (E) and their mantissas multiplied (P, Q, renormalised every 16 groups), so
+ * sum |dlog| = E ln 2 + ln P - ln Q is taken once per task. Its rounding (2^-24 relative per
+ * product, i.e. absolute in the log) is below that of summing per-bin float logs. The
+ * gradient uses sign(log u' - log v') = sign(S_e - S_t) (log is increasing), which is the
+ * exact derivative also where float logs of two close magnitudes round to the same value. */
+
+/* Per-task sums of the fused kernels, per lane (16 lanes). */
+typedef struct {
+    __m512d a0[2], E[2]; /* sum of the first term (|d| or d^2) and of the exponent
+                            differences, in double: lanes 0-7, 8-15 */
+    __m512 P[2], Q[2];   /* running mantissa products of u and v, frame slot a, b */
+} vpair_sums;
+
+static inline void vpair_sums_init(vpair_sums *s) {
+    for (int i = 0; i < 2; i++) {
+        s->a0[i] = s->E[i] = _mm512_setzero_pd();
+        s->P[i] = s->Q[i] = _mm512_set1_ps(1.0f);
+    }
+}
+
+/* The task's two loss sums: acc[0] = sum of the first term, acc[1] = sum |dlog| (0 unless
+ * the l1log kernel ran). */
+static inline void vpair_sums_total(const vpair_sums *s, double acc[2]) {
+    double a[8], e[8];
+    float p[16], q[16];
+    acc[0] = acc[1] = 0.0;
+    double lsum = 0.0, esum = 0.0;
+    for (int i = 0; i < 2; i++) {
+        _mm512_storeu_pd(a, s->a0[i]);
+        _mm512_storeu_pd(e, s->E[i]);
+        for (int l = 0; l < 8; l++) acc[0] += a[l], esum += e[l];
+        _mm512_storeu_ps(p, s->P[i]);
+        _mm512_storeu_ps(q, s->Q[i]);
+        for (int l = 0; l < 16; l++) lsum += log((double)p[l]) - log((double)q[l]);
+    }
+    acc[1] = esum * 0.69314718055994530942 + lsum;
+}
+
+/* zk: Z[k..k+15], zm: Z[n-k..n-k-15] (both as 4 x 4 complex doubles) -> X_a = (ar, ai) and
+ * X_b = (br, -bn) as floats, lanes = bins k..k+15. */
+static inline void vp_split(const __m512d zk[4], const __m512d zm[4], __m512 *ar, __m512 *ai,
+                            __m512 *br, __m512 *bn) {
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m256 t1[4], t2[4];
+    for (int j = 0; j < 4; j++) {
+        /* even (real) lanes z + m, odd (imaginary) lanes z - m; and the converse. The
+         * multiplication by 1 is exact, so each is one correctly rounded add or subtract. */
+        t1[j] = _mm512_cvtpd_ps(_mm512_fmsubadd_pd(zk[j], one, zm[j]));
+        t2[j] = _mm512_cvtpd_ps(_mm512_fmaddsub_pd(zk[j], one, zm[j]));
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    const __m512 lo1 = _mm512_insertf32x8(_mm512_castps256_ps512(t1[0]), t1[1], 1);
+    const __m512 hi1 = _mm512_insertf32x8(_mm512_castps256_ps512(t1[2]), t1[3], 1);
+    const __m512 lo2 = _mm512_insertf32x8(_mm512_castps256_ps512(t2[0]), t2[1], 1);
+    const __m512 hi2 = _mm512_insertf32x8(_mm512_castps256_ps512(t2[2]), t2[3], 1);
+    *ar = _mm512_mul_ps(half, _mm512_permutex2var_ps(lo1, even, hi1)); /* (zr + mr) / 2 */
+    *ai = _mm512_mul_ps(half, _mm512_permutex2var_ps(lo1, odd, hi1));  /* (zi - mi) / 2 */
+    *bn = _mm512_mul_ps(half, _mm512_permutex2var_ps(lo2, even, hi2)); /* (zr - mr) / 2 */
+    *br = _mm512_mul_ps(half, _mm512_permutex2var_ps(lo2, odd, hi2));  /* (zi + mi) / 2 */
+}
+
+/* Full group at bin k (1 <= k <= n/2 - 15) of row Z. */
+static inline void vp_load(const double *Z, int n, int k, __m512d zk[4], __m512d zm[4]) {
+    const double *m = Z + 2 * (n - k - 15); /* Z[n-k-15 .. n-k] */
+    for (int j = 0; j < 4; j++) {
+        zk[j] = _mm512_loadu_pd(Z + 2 * k + 8 * j);
+        const __m512d r = _mm512_loadu_pd(m + 8 * (3 - j));
+        zm[j] = _mm512_shuffle_f64x2(r, r, _MM_SHUFFLE(0, 1, 2, 3)); /* reverse 4 complexes */
+    }
+}
+
+/* Bin 0 in lane 0 (its mirror is itself), zeros elsewhere. */
+static inline void vp_load0(const double *Z, __m512d zk[4], __m512d zm[4]) {
+    zk[0] = zm[0] = _mm512_maskz_loadu_pd(0x3, Z);
+    for (int j = 1; j < 4; j++) zk[j] = zm[j] = _mm512_setzero_pd();
+}
+
+static inline __m512 vp_mag(__m512 re, __m512 im) {
+    return _mm512_sqrt_ps(_mm512_fmadd_ps(re, re, _mm512_mul_ps(im, im)));
+}
+
+/* Per-bin loss terms of one frame's 16 bins: magnitude from (re, im), target st, ccf =
+ * gradient constant x adjoint weight. Adds to the lane sums; returns q with U = q X. Lanes
+ * with re = im = st = 0 contribute nothing (padding lanes, absent frame). */
+static inline __m512 vp_l1log_add(__m512 re, __m512 im, __m512 st, __m512 ccf, __m512 *a0,
+                                  __m512 *E, __m512 *P, __m512 *Q) {
+    const __m512 eps = _mm512_set1_ps(DDSP_MSS_LOG_EPS), zero = _mm512_setzero_ps();
+    const __m512 se = vp_mag(re, im), d = _mm512_sub_ps(se, st);
+    *a0 = _mm512_add_ps(*a0, v16_abs(d));
+    const __mmask16 nz = _mm512_cmp_ps_mask(d, zero, _CMP_NEQ_UQ);
+    const __mmask16 pos = _mm512_cmp_ps_mask(d, zero, _CMP_GT_OQ);
+    const __m512 den = _mm512_add_ps(se, eps), bt = _mm512_add_ps(st, eps);
+    const __m512 u = _mm512_mask_blend_ps(pos, bt, den), v = _mm512_mask_blend_ps(pos, den, bt);
+    *E = _mm512_mask_add_ps(*E, nz, *E, _mm512_sub_ps(_mm512_getexp_ps(u), _mm512_getexp_ps(v)));
+    *P = _mm512_mask_mul_ps(*P, nz, *P, _mm512_getmant_ps(u, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src));
+    *Q = _mm512_mask_mul_ps(*Q, nz, *Q, _mm512_getmant_ps(v, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src));
+    /* dL/dS = c (sign(d) + sign(d) / (S_e + eps)); q = dL/dS / S_e */
+    const __m512 s = v16_sign(d);
+    const __m512 num = _mm512_mul_ps(ccf, _mm512_fmadd_ps(s, den, s));
+    const __mmask16 live = _mm512_cmp_ps_mask(se, zero, _CMP_GT_OQ);
+    return _mm512_maskz_div_ps(live, num, _mm512_mul_ps(den, se));
+}
+
+static inline __m512 vp_l1(__m512 re, __m512 im, __m512 st, __m512 ccf, __m512 *a0, __m512 *E,
+                           __m512 *P, __m512 *Q) {
+    (void)E, (void)P, (void)Q;
+    const __m512 se = vp_mag(re, im), d = _mm512_sub_ps(se, st);
+    *a0 = _mm512_add_ps(*a0, v16_abs(d));
+    const __mmask16 live = _mm512_cmp_ps_mask(se, _mm512_setzero_ps(), _CMP_GT_OQ);
+    return _mm512_maskz_div_ps(live, _mm512_mul_ps(ccf, v16_sign(d)), se);
+}
+
+static inline __m512 vp_l2(__m512 re, __m512 im, __m512 st, __m512 ccf, __m512 *a0, __m512 *E,
+                           __m512 *P, __m512 *Q) {
+    (void)E, (void)P, (void)Q;
+    const __m512 se = vp_mag(re, im), d = _mm512_sub_ps(se, st);
+    *a0 = _mm512_fmadd_ps(d, d, *a0);
+    const __mmask16 live = _mm512_cmp_ps_mask(se, _mm512_setzero_ps(), _CMP_GT_OQ);
+    return _mm512_maskz_div_ps(live, _mm512_mul_ps(ccf, d), se);
+}
+
+/* Mantissa products back to [1, 2), their exponents into E: 16 groups multiply each product
+ * by less than 2^16, far from overflow. */
+static inline void vp_renorm(__m512 *E, __m512 *P, __m512 *Q) {
+    *E = _mm512_add_ps(*E, _mm512_sub_ps(_mm512_getexp_ps(*P), _mm512_getexp_ps(*Q)));
+    *P = _mm512_getmant_ps(*P, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+    *Q = _mm512_getmant_ps(*Q, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+}
+
+/* One row: loss terms of frames a (St_a = Sa) and b (Sb; NULL when the row holds frame a
+ * only), U written into Zo (n complex floats). Z: (n) complex doubles; Sa, Sb, cf: (n/2+1). */
+#define DEFINE_VPAIR(NAME)                                                                     \
+static void vpair_##NAME(const double *restrict Z, float *restrict Zo, const float *Sa,       \
+                         const float *Sb, const float *cf, int n, float c, vpair_sums *acc) {  \
+    const __mmask16 lb = Sb ? 0xffff : 0;                                                      \
+    if (!Sb) Sb = Sa; /* read nothing through it (mask 0), but never from NULL */             \
+    const __m512 vc = _mm512_set1_ps(c);                                                       \
+    __m512 a0 = _mm512_setzero_ps(), E = _mm512_setzero_ps();                                  \
+    __m512 Pa = acc->P[0], Qa = acc->Q[0], Pb = acc->P[1], Qb = acc->Q[1];                     \
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); \
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); \
+    const __m512i rlo = _mm512_setr_epi32(15, 31, 14, 30, 13, 29, 12, 28, 11, 27, 10, 26, 9, 25, 8, 24); \
+    const __m512i rhi = _mm512_setr_epi32(7, 23, 6, 22, 5, 21, 4, 20, 3, 19, 2, 18, 1, 17, 0, 16); \
+    __m512d zk[4], zm[4];                                                                      \
+    __m512 ar, ai, br, bn;                                                                     \
+    /* bin 0 */                                                                                \
+    vp_load0(Z, zk, zm);                                                                       \
+    vp_split(zk, zm, &ar, &ai, &br, &bn);                                                      \
+    br = _mm512_maskz_mov_ps(lb, br), bn = _mm512_maskz_mov_ps(lb, bn);                        \
+    {                                                                                          \
+        const __m512 ccf = _mm512_mul_ps(vc, _mm512_maskz_loadu_ps(1, cf));                    \
+        const __m512 qa = vp_##NAME(ar, ai, _mm512_maskz_loadu_ps(1, Sa), ccf, &a0, &E, &Pa, &Qa); \
+        const __m512 qb = vp_##NAME(br, bn, _mm512_maskz_loadu_ps(lb & 1, Sb), ccf, &a0, &E, &Pb, &Qb); \
+        /* (U_a[0], U_b[0]): c2r ignores the imaginary part of bin 0 */                        \
+        const __m512 zr = _mm512_mul_ps(qa, ar), zi = _mm512_mul_ps(qb, br);                   \
+        _mm512_mask_storeu_ps(Zo, 0x3, _mm512_permutex2var_ps(zr, lo, zi));                    \
+    }                                                                                          \
+    for (int k = 1, g = 0; k + 15 <= n / 2; k += 16, g++) {                                    \
+        vp_load(Z, n, k, zk, zm);                                                              \
+        vp_split(zk, zm, &ar, &ai, &br, &bn);                                                  \
+        br = _mm512_maskz_mov_ps(lb, br), bn = _mm512_maskz_mov_ps(lb, bn);                    \
+        const __m512 ccf = _mm512_mul_ps(vc, _mm512_loadu_ps(cf + k));                         \
+        const __m512 qa = vp_##NAME(ar, ai, _mm512_loadu_ps(Sa + k), ccf, &a0, &E, &Pa, &Qa);  \
+        const __m512 qb = vp_##NAME(br, bn, _mm512_maskz_loadu_ps(lb, Sb + k), ccf, &a0, &E, &Pb, &Qb); \
+        const __m512 uar = _mm512_mul_ps(qa, ar), uai = _mm512_mul_ps(qa, ai);                 \
+        const __m512 kr = _mm512_fmadd_ps(qb, bn, uar), ki = _mm512_fmadd_ps(qb, br, uai);      \
+        const __m512 mr = _mm512_fnmadd_ps(qb, bn, uar), mi = _mm512_fmsub_ps(qb, br, uai);     \
+        float *zo = Zo + 2 * k, *zom = Zo + 2 * (n - k - 15);                                  \
+        _mm512_storeu_ps(zo, _mm512_permutex2var_ps(kr, lo, ki));                              \
+        _mm512_storeu_ps(zo + 16, _mm512_permutex2var_ps(kr, hi, ki));                         \
+        _mm512_storeu_ps(zom, _mm512_permutex2var_ps(mr, rlo, mi));                            \
+        _mm512_storeu_ps(zom + 16, _mm512_permutex2var_ps(mr, rhi, mi));                       \
+        if ((g & 15) == 15) vp_renorm(&E, &Pa, &Qa), vp_renorm(&E, &Pb, &Qb);                  \
+    }                                                                                          \
+    vp_renorm(&E, &Pa, &Qa), vp_renorm(&E, &Pb, &Qb);                                          \
+    acc->P[0] = Pa, acc->Q[0] = Qa, acc->P[1] = Pb, acc->Q[1] = Qb;                            \
+    acc->a0[0] = _mm512_add_pd(acc->a0[0], _mm512_cvtps_pd(_mm512_castps512_ps256(a0)));       \
+    acc->a0[1] = _mm512_add_pd(acc->a0[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(a0, 1)));    \
+    acc->E[0] = _mm512_add_pd(acc->E[0], _mm512_cvtps_pd(_mm512_castps512_ps256(E)));          \
+    acc->E[1] = _mm512_add_pd(acc->E[1], _mm512_cvtps_pd(_mm512_extractf32x8_ps(E, 1)));       \
+}
+
+DEFINE_VPAIR(l1log_add)
+DEFINE_VPAIR(l1)
+DEFINE_VPAIR(l2)
+
+/* Target side of a row: S_a = |X_a| into Sa, S_b into Sb (NULL: frame a only), (n/2+1) each,
+ * by the same operations as the loss kernels (so a signal against itself gives exactly 0). */
+static void vpair_mag(const double *restrict Z, float *restrict Sa, float *restrict Sb, int n) {
+    __m512d zk[4], zm[4];
+    __m512 ar, ai, br, bn;
+    vp_load0(Z, zk, zm);
+    vp_split(zk, zm, &ar, &ai, &br, &bn);
+    _mm512_mask_storeu_ps(Sa, 1, vp_mag(ar, ai));
+    if (Sb) _mm512_mask_storeu_ps(Sb, 1, vp_mag(br, bn));
+    for (int k = 1; k + 15 <= n / 2; k += 16) {
+        vp_load(Z, n, k, zk, zm);
+        vp_split(zk, zm, &ar, &ai, &br, &bn);
+        _mm512_storeu_ps(Sa + k, vp_mag(ar, ai));
+        if (Sb) _mm512_storeu_ps(Sb + k, vp_mag(br, bn));
+    }
+}
 
 #endif

@@ -2,7 +2,9 @@
  * as the peer's `ddsp_ref.py mssbench` (target spectra recomputed every call). Also times
  * the training path (target spectra precomputed). Prints one line per mode with the median
  * and min seconds per call and audio-seconds per second.
- *   bench_mss --batch B [--steps K] [--warmup W]      threads: OMP_NUM_THREADS */
+ *   bench_mss --batch B [--steps K] [--warmup W] [--precision exact|fast]
+ *             [--mode both|recompute|precomputed]      threads: OMP_NUM_THREADS
+ * (--mode: time one path only, e.g. under perf record) */
 #include "ddsp/dsp.h"
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
@@ -40,12 +42,13 @@ static void make_signals(float *t, float *e, size_t B, size_t N) {
 
 int main(int argc, char **argv) {
     size_t B = 1, steps = 15, warmup = 3, N = 64000;
-    const char *prec = "exact";
+    const char *prec = "exact", *only = "both";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--batch")) B = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--warmup")) warmup = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--precision")) prec = argv[i + 1];
+        else if (!strcmp(argv[i], "--mode")) only = argv[i + 1];
     }
     ddsp_mss_config cfg;
     ddsp_mss_config_default(&cfg);
@@ -70,7 +73,9 @@ int main(int argc, char **argv) {
     }
     make_signals(t, e, B, N);
     ddsp_mss_value v;
-    for (int mode = 0; mode < 2; mode++) {
+    const int m0 = !strcmp(only, "precomputed"), m1 = !strcmp(only, "recompute") ? 1 : 2;
+    ddsp_mss_target_compute(m, &tgt, t, B);
+    for (int mode = m0; mode < m1; mode++) {
         for (size_t it = 0; it < warmup + steps; it++) {
             memset(g, 0, sizeof(float) * B * N);
             double t0 = ddsp_now();
@@ -81,7 +86,6 @@ int main(int argc, char **argv) {
             }
             double dt = ddsp_now() - t0;
             if (it >= warmup) times[it - warmup] = dt;
-            if (mode == 0 && it == 0) ddsp_mss_target_compute(m, &tgt, t, B);
         }
         qsort(times, steps, sizeof *times, cmp_double);
         double med = times[steps / 2];
