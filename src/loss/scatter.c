@@ -307,15 +307,16 @@ static void lowpass(const scat_t *s, int M, const fftw_complex *uh, work_t *w, d
     fftw_execute_dft_c2r(ddsp_fft_plan_c2r_f64(MJ, 1), w->ch, S);
 }
 
-/* Row l of a spectrum X: S1 (MJ) and S2 (paths of l, MJ). Leaves z1 in w->z, its envelope
- * spectrum in w->uh and the second-order signals in w->z2 (the backward reads them). */
+/* Row l of a spectrum X: S1 (MJ) and, when S2 is not NULL, S2 (paths of l, MJ). Leaves z1
+ * in w->z, its envelope spectrum in w->uh and the second-order signals in w->z2 (the
+ * backward reads them). */
 static void forward_row(const scat_t *s, int l, const fftw_complex *X, work_t *w, double *S1,
                         double *S2) {
     const filt_t *f = &s->f1[l];
     filt_apply(f, X, 1.0 / s->P, w, w->z);
     envelope(f->M, w->z, w, w->uh);
     lowpass(s, f->M, w->uh, w, S1);
-    for (int l2 = s->first2[l]; l2 < s->n2; l2++) {
+    for (int l2 = s->first2[l]; S2 && l2 < s->n2; l2++) {
         const filt_t *g = &s->f2[l2];
         fftw_complex *z2 = w->z2 + s->z2_off[l2];
         filt_apply(g, w->uh, 1.0 / f->M, w, z2);
@@ -349,14 +350,15 @@ static void envelope_adj(int M, fftw_complex *guh, const fftw_complex *z, work_t
     fftw_execute_dft(ddsp_fft_plan_c2c_f64(M, 1, FFTW_FORWARD), w->in, w->out);
 }
 
-/* Backward of row l, given G1 (MJ) and G2 (paths, MJ) (both destroyed): writes dL/dX on the
- * band of filter l into gb (nb). Needs what forward_row(l) of the estimate left in w. */
+/* Backward of row l, given G1 (MJ) and G2 (paths, MJ; NULL: no second order) (both
+ * destroyed): writes dL/dX on the band of filter l into gb (nb). Needs what forward_row(l)
+ * of the estimate left in w. */
 static void backward_row(const scat_t *s, int l, double *G1, double *G2, work_t *w,
                          fftw_complex *gb) {
     const filt_t *f = &s->f1[l];
     const size_t Mh = (size_t)f->M / 2 + 1;
     memset(w->guh, 0, sizeof(fftw_complex) * Mh);
-    for (int l2 = s->first2[l]; l2 < s->n2; l2++) {
+    for (int l2 = s->first2[l]; G2 && l2 < s->n2; l2++) {
         const filt_t *g = &s->f2[l2];
         memset(w->vh, 0, sizeof(fftw_complex) * ((size_t)g->M / 2 + 1));
         lowpass_adj(s, g->M, G2 + (size_t)(l2 - s->first2[l]) * (size_t)s->MJ, w, w->vh);
@@ -418,17 +420,16 @@ void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, c
             const size_t b = task / n1;
             const int l = (int)(task % n1);
             const size_t np = (size_t)(s->n2 - s->first2[l]);
-            forward_row(s, l, s->Xt + b * K, w, w->s1t, w->s2t);
-            forward_row(s, l, s->Xe + b * K, w, w->s1e, w->s2e);
+            const int two = w2 > 0.0; /* second order only when its term is on */
+            forward_row(s, l, s->Xt + b * K, w, w->s1t, two ? w->s2t : NULL);
+            forward_row(s, l, s->Xe + b * K, w, w->s1e, two ? w->s2e : NULL);
             double *part = s->part + task * 2;
-            double *G2 = w->s2t; /* the target's rows are not needed after the sums */
+            double *G2 = two ? w->s2t : NULL; /* the target's rows are not needed after the sums */
             part[0] = w1 > 0.0 ? dist_sum(dist, w->s1e, w->s1t, MJ, nrm1, grad ? w->g1 : NULL)
                                : 0.0;
-            part[1] = w2 > 0.0 ? dist_sum(dist, w->s2e, w->s2t, np * MJ, nrm2, grad ? G2 : NULL)
-                               : 0.0;
+            part[1] = two ? dist_sum(dist, w->s2e, w->s2t, np * MJ, nrm2, grad ? G2 : NULL) : 0.0;
             if (grad) {
                 if (w1 <= 0.0) memset(w->g1, 0, sizeof(double) * MJ);
-                if (w2 <= 0.0) memset(G2, 0, sizeof(double) * np * MJ);
                 backward_row(s, l, w->g1, G2, w, s->gband + b * s->band_len + s->band_off[l]);
             }
         }
