@@ -5,6 +5,7 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 #include "testutil.h"
+#include "loss/phi_terms.h"
 
 #include <hdf5.h>
 #include <omp.h>
@@ -356,39 +357,115 @@ static void check_phi_fd(const char *terms, int dist, size_t N) {
     ddsp_free(t), ddsp_free(e), ddsp_free(g), ddsp_free(ep), ddsp_free(v);
 }
 
-/* Bitwise the same with 1 and 2 threads; parsing and validation. */
-static void check_phi_misc(void) {
+/* Morlet filter value at frequency f (as scatter.c defines it) */
+static double morlet(double f, double xi, double sg) {
+    if (f <= 0.0) return 0.0;
+    return exp(-(f - xi) * (f - xi) / (2 * sg * sg)) -
+           exp(-xi * xi / (2 * sg * sg)) * exp(-f * f / (2 * sg * sg));
+}
+
+/* Scattering against closed forms, mid-signal (far from the zero padding):
+ * x = cos(2 pi fc t): S1[l] = psi_l(fc) / 2 and S2 = 0 (constant envelope);
+ * x = (1 + m cos(2 pi fa t)) cos(2 pi fc t) with fc on a filter's centre:
+ * U1 = (a0 + m a1 cos(2 pi fa t)) / 2, a0 = psi(fc), a1 = psi(fc + fa) (= psi(fc - fa)),
+ * so S2[l, l2] = m a1 psi2(fa) / 4. */
+static void check_scat_closed_form(void) {
+    const size_t N = 32000;
+    const int J = 10, Q = 8;
+    scat_t *sc = scat_init(N, J, Q, 1);
+    CHECK(sc != NULL, "scat_init: %s", ddsp_last_error());
+    int n1, n2, MJ;
+    scat_shape(sc, &n1, &n2, &MJ);
+    const int P = scat_padded_length(sc), q = (int)lround((double)N / 2 * MJ / P);
+    double *S1 = calloc((size_t)n1 * MJ, sizeof(double)), *S2 = calloc((size_t)n2 * MJ, sizeof(double));
+    float *x = ddsp_alloc(sizeof(float) * N);
+    const double fc_plain = 0.05;
+    for (size_t i = 0; i < N; i++) x[i] = (float)cos(2 * 3.14159265358979323846 * fc_plain * (double)i);
+    scat_coeffs(sc, x, S1, S2);
+    double worst1 = 0.0, s1max = 0.0, s2max = 0.0;
+    int used = 0;
+    for (int l = 0; l < n1; l++) {
+        double xi, sg;
+        scat_filter(sc, 1, l, &xi, &sg);
+        const double want = 0.5 * morlet(fc_plain, xi, sg);
+        s1max = fmax(s1max, S1[(size_t)l * MJ + q]);
+        if (want < 0.05) continue;
+        worst1 = fmax(worst1, fabs(S1[(size_t)l * MJ + q] - want) / want);
+        used++;
+    }
+    for (int r = 0; r < n2; r++) s2max = fmax(s2max, fabs(S2[(size_t)r * MJ + q]));
+    printf("scat sinusoid: %d first-order rows vs psi(fc)/2: worst rel %.3g; max |S2| / max S1 "
+           "%.3g\n", used, worst1, s2max / s1max);
+    CHECK(used >= 3 && worst1 < 1e-3, "scattering S1 of a sinusoid off by %.3g", worst1);
+    CHECK(s2max < 1e-3 * s1max, "scattering S2 of a sinusoid is %.3g of S1", s2max / s1max);
+    /* amplitude modulation */
+    const int l1 = 3 * Q, l2 = 9;
+    double xi1, sg1, xi2, sg2;
+    scat_filter(sc, 1, l1, &xi1, &sg1);
+    scat_filter(sc, 2, l2, &xi2, &sg2);
+    const double fa = 0.0005, m = 0.5;
+    const int row = scat_path(sc, l1, l2);
+    CHECK(row >= 0, "path (%d, %d) not computed", l1, l2);
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)((1 + m * cos(2 * 3.14159265358979323846 * fa * (double)i)) * cos(2 * 3.14159265358979323846 * xi1 * (double)i));
+    scat_coeffs(sc, x, S1, S2);
+    const double a1 = morlet(xi1 + fa, xi1, sg1);
+    const double want2 = m * a1 * morlet(fa, xi2, sg2) / 4, got2 = S2[(size_t)row * MJ + q];
+    const double want1 = morlet(xi1, xi1, sg1) / 2, got1 = S1[(size_t)l1 * MJ + q];
+    printf("scat AM: S1 %.6g (closed form %.6g), S2 %.6g (closed form %.6g)\n", got1, want1,
+           got2, want2);
+    CHECK(fabs(got1 - want1) < 1e-3 * want1 && fabs(got2 - want2) < 2e-3 * want2,
+          "scattering of an AM tone: S1 %.6g vs %.6g, S2 %.6g vs %.6g", got1, want1, got2, want2);
+    scat_free(sc);
+    free(S1), free(S2), ddsp_free(x);
+    CHECK(scat_init(1000, 12, 8, 1) == NULL, "scat_j=12 accepted for 1000 samples");
+    printf("  (expected error: %s)\n", ddsp_last_error());
+}
+
+/* Bitwise the same with 1 and 2 threads; a signal against itself gives exactly 0. */
+static void check_phi_threads(const char *terms, const char *want_desc) {
     const size_t B = 3, N = 9000;
     ddsp_phi_config pc;
     ddsp_phi_config_default(&pc);
-    CHECK(ddsp_phi_parse_terms(&pc, "mag,delta_time=0.5,delta_freq,cumsum_freq=0.1,sc") ==
-              DDSP_OK, "%s", ddsp_last_error());
+    CHECK(ddsp_phi_parse_terms(&pc, terms) == DDSP_OK, "%s", ddsp_last_error());
     char desc[256];
-    CHECK(!strcmp(ddsp_phi_describe(&pc, desc, sizeof desc),
-                  "mag=1,delta_time=0.5,delta_freq=1,cumsum_freq=0.1,sc=1,dist=l1"),
-          "describe: %s", desc);
+    CHECK(!strcmp(ddsp_phi_describe(&pc, desc, sizeof desc), want_desc), "describe: %s", desc);
     float *t = ddsp_alloc(sizeof(float) * B * N), *e = ddsp_alloc(sizeof(float) * B * N);
     float *g1 = ddsp_alloc(sizeof(float) * B * N), *g2 = ddsp_alloc(sizeof(float) * B * N);
     fill_random(t, B * N, 0.3);
     fill_random(e, B * N, 0.3);
     omp_set_num_threads(2);
     ddsp_phi *p = ddsp_phi_init(&pc, B, N);
+    CHECK(p != NULL, "%s: %s", terms, ddsp_last_error());
     ddsp_phi_value v1, v2;
     omp_set_num_threads(1);
     ddsp_phi_eval(p, &v1, g1, t, e, B);
     omp_set_num_threads(2);
     ddsp_phi_eval(p, &v2, g2, t, e, B);
-    CHECK(v1.total == v2.total && !memcmp(g1, g2, sizeof(float) * B * N),
-          "phi: 1 thread (%.17g) and 2 threads (%.17g) differ", v1.total, v2.total);
+    CHECK(v1.total > 0.0 && v1.total == v2.total && !memcmp(g1, g2, sizeof(float) * B * N),
+          "phi %s: 1 thread (%.17g) and 2 threads (%.17g) differ", terms, v1.total, v2.total);
+    double sum = 0.0;
+    for (int k = 0; k < DDSP_PHI_NTERMS; k++) sum += v1.per_term[k];
+    CHECK(fabs(sum - v1.total) <= 1e-12 * v1.total, "phi %s: terms sum to %.17g, total %.17g",
+          terms, sum, v1.total);
     /* identical signals: every term is 0 and so is the gradient */
     ddsp_phi_eval(p, &v1, g1, t, t, B);
     double gmax = 0.0;
     for (size_t i = 0; i < B * N; i++) gmax = fmax(gmax, fabs(g1[i]));
-    CHECK(v1.total == 0.0 && gmax == 0.0, "phi of a signal with itself: %.3g, |g| %.3g",
-          v1.total, gmax);
+    CHECK(v1.total == 0.0 && gmax == 0.0, "phi %s of a signal with itself: %.3g, |g| %.3g",
+          terms, v1.total, gmax);
     ddsp_phi_free(p);
     ddsp_free(t), ddsp_free(e), ddsp_free(g1), ddsp_free(g2);
-    const char *bad[] = {"", "mag,bogus", "mag=-1", "mag=x", "mag=0"};
+}
+
+/* Parsing and validation. */
+static void check_phi_misc(void) {
+    check_phi_threads("mag,delta_time=0.5,delta_freq,cumsum_freq=0.1,sc",
+                      "mag=1,delta_time=0.5,delta_freq=1,cumsum_freq=0.1,sc=1,dist=l1");
+    check_phi_threads("logmel,mel=0.5,loudness=0.1,scat1,scat2=2,scat_j=9,dist=l2",
+                      "mel=0.5,logmel=1,loudness=0.1,scat1=1,scat2=2,scat_j=9,scat_q=8,dist=l2");
+    const char *bad[] = {"", "mag,bogus", "mag=-1", "mag=x", "mag=0", "scat1,scat_j=x",
+                         "scat1,scat_q=0", "scat1,scat_j=40"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ddsp_phi_config c2;
         ddsp_phi_config_default(&c2);
@@ -421,12 +498,15 @@ int main(int argc, char **argv) {
     check_threads();
     check_phi_equals_mss();
     const char *terms[] = {"mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",
-                           "mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.2,sc"};
+                           "mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.2,sc",
+                           "mel", "logmel", "loudness", "scat1,scat_j=5,scat_q=4",
+                           "scat2,scat_j=5,scat_q=4", "logmel,loudness=0.1,scat1,scat2,scat_j=5"};
     for (size_t i = 0; i < sizeof terms / sizeof *terms; i++) {
         check_phi_fd(terms[i], 1, 517);
         check_phi_fd(terms[i], 2, 300);
     }
     check_phi_misc();
+    check_scat_closed_form();
     ddsp_fft_cleanup();
     return tu_finish("test_loss");
 }
