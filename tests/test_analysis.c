@@ -164,7 +164,8 @@ static void test_jacobian_synth(void) {
     for (size_t f = 0; f < F; f++) f0[f] = 400.0f; /* harmonics 20..60 at or above 8 kHz */
     for (size_t i = 0; i < N; i++) noise[i] = (float)tu_uniform();
     ddsp_jacobian j;
-    CHECK(ddsp_jacobian_synth(&j, &sc, raw, f0, noise, F, fb, fe, scales, 3, 0.75, 4) == DDSP_OK,
+    CHECK(ddsp_jacobian_synth(&j, &sc, raw, f0, noise, F, fb, fe, scales, 3, 0.75, 4,
+                              DDSP_JACOBIAN_DENSE) == DDSP_OK,
           "%s", ddsp_last_error());
     printf("synth jacobian: %zu controls, %zu rows, region %zu:%zu, sigma_max %.4g, rank(1e-3) "
            "%zu, entropy rank %.1f\n", j.n_in, j.n_out, j.region[0], j.region[1], j.sigma[0],
@@ -207,6 +208,26 @@ static void test_jacobian_synth(void) {
     printf("synth jacobian: ||J v||^2 of the top 2 singular vectors vs differences: worst rel "
            "%.3g\n", worst);
     CHECK(worst < 2e-2, "J v disagrees with finite differences (%.3g)", worst);
+    /* the randomized SVD (matrix-free products) finds the same top singular values and
+     * vectors as the dense decomposition */
+    ddsp_jacobian jr;
+    CHECK(ddsp_jacobian_synth(&jr, &sc, raw, f0, noise, F, fb, fe, scales, 3, 0.75, 4,
+                              DDSP_JACOBIAN_RANDOMIZED) == DDSP_OK,
+          "%s", ddsp_last_error());
+    CHECK(jr.n_sigma == 4 && jr.k == 4 && jr.n_out == j.n_out && !jr.null_share,
+          "randomized: %zu values, %zu rows (dense %zu)", jr.n_sigma, jr.n_out, j.n_out);
+    double werr = 0.0, wvec = 0.0;
+    for (size_t t = 0; t < 4; t++) {
+        werr = fmax(werr, fabs(jr.sigma[t] - j.sigma[t]) / j.sigma[t]);
+        double dot = 0.0;
+        for (size_t q = 0; q < n_in; q++) dot += jr.V[t * n_in + q] * j.V[t * n_in + q];
+        wvec = fmax(wvec, 1.0 - fabs(dot));
+    }
+    printf("synth jacobian: randomized top 4 vs dense: sigma rel %.3g, 1 - |<v_r, v_d>| %.3g\n",
+           werr, wvec);
+    CHECK(werr < 1e-8 && wvec < 1e-6, "randomized SVD disagrees with dense (sigma %.3g, "
+          "vectors %.3g)", werr, wvec);
+    ddsp_jacobian_free(&jr);
     ddsp_synth_free(s);
     ddsp_jacobian_free(&j);
     ddsp_free(raw), ddsp_free(f0), ddsp_free(noise), ddsp_free(rp), ddsp_free(xp), ddsp_free(xm);

@@ -109,19 +109,26 @@ int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
  * ∇Φ by forward mode (δS = Re(conj(X) δX) / |X|, δX the FFT of the windowed tangent; 0 where
  * |X| = 0). J^T J (n_in x n_in, n_in = C (f_end - f_begin)) is accumulated frame by frame
  * and decomposed with LAPACK (dsyevd), so every singular value is computed, not only the
- * top K; the cost grows with n_in^2 times the spectrum bins the frames reach. */
+ * top K; the cost grows with n_in^2 times the spectrum bins the frames reach. The
+ * randomized method computes only the top K, matrix-free (see ddsp_jacobian_randomized),
+ * for more controls than J^T J can hold. */
+typedef enum { DDSP_JACOBIAN_DENSE = 0, DDSP_JACOBIAN_RANDOMIZED } ddsp_jacobian_method;
+
 typedef struct {
     size_t n_in;        /* controls varied */
     size_t n_out;       /* rows of J: the spectrum bins (all scales) of frames the region meets */
     size_t region[2];   /* audio samples [a, b) the varied controls change */
-    double *sigma;      /* (n_in) singular values, descending */
+    size_t n_sigma;     /* singular values computed: n_in (dense) or k (randomized) */
+    double *sigma;      /* (n_sigma) singular values, descending */
     size_t k;           /* right singular vectors kept */
     double *V;          /* (k, n_in) the top-k right singular vectors, one per row */
     size_t n_controls;  /* C */
     double *null_share; /* (C) mean over the frames of the share of control c's unit direction
-                           lying in the near-null space (sigma < 1e-3 sigma_max): 1 = unseen */
-    size_t rank_1e3;    /* singular values above 1e-3 sigma_max */
-    double entropy_rank;/* exp(entropy of sigma / sum sigma) (Roy & Vetterli) */
+                           lying in the near-null space (sigma < 1e-3 sigma_max): 1 = unseen;
+                           NULL for the randomized method */
+    size_t rank_1e3;    /* singular values above 1e-3 sigma_max (dense only; else 0) */
+    double entropy_rank;/* exp(entropy of sigma / sum sigma) (Roy & Vetterli; dense only,
+                           else NaN) */
 } ddsp_jacobian;
 
 /* J^T J of Φ∘g where g's Jacobian is given explicitly: Jg (n_region, n_in) row-major, rows
@@ -135,11 +142,24 @@ int ddsp_jacobian_gram(double *G, size_t *n_out, const double *Jg, size_t r0, si
  * and the frame layout (n_in = C * frames) give null_share. DDSP_OK or DDSP_ERR. */
 int ddsp_jacobian_decompose(ddsp_jacobian *j, double *G, size_t n_in, size_t n_controls,
                             size_t k);
+/* Top-k singular values and right singular vectors of J (same inputs as
+ * ddsp_jacobian_gram) without forming J^T J: a randomized range finder (Halko, Martinsson &
+ * Tropp 2011, algorithm 4.4: Gaussian test matrix with 2k + 10 columns from `seed`, `power`
+ * power iterations, re-orthonormalised) on matrix-free products J v (forward mode through
+ * the STFT) and J^T u (its adjoint), then LAPACK dgesvd of the small (k + 10) x n_in matrix.
+ * j gets sigma (k), V (k, n_in); null_share NULL. DDSP_OK or DDSP_ERR (memory, LAPACK). */
+int ddsp_jacobian_randomized(ddsp_jacobian *j, const double *Jg, size_t r0, size_t n_region,
+                             size_t n_in, size_t n_controls, const float *x, size_t N,
+                             const int *scales, int n_scales, double overlap, size_t k,
+                             int power, uint64_t seed);
 /* The whole chain for the synthesizer: raw (F, C), f0_hz (F), noise (F * hop), frames
- * [f_begin, f_end), top k vectors kept. DDSP_OK or DDSP_ERR (bad frames, memory). */
+ * [f_begin, f_end), top k vectors kept; dense (every singular value, n_in <= 20000) or
+ * randomized (top k, 8 power iterations, n_in <= 200000). DDSP_OK or DDSP_ERR (bad frames,
+ * memory). */
 int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const float *raw,
                         const float *f0_hz, const float *noise, size_t F, size_t f_begin,
-                        size_t f_end, const int *scales, int n_scales, double overlap, size_t k);
+                        size_t f_end, const int *scales, int n_scales, double overlap, size_t k,
+                        ddsp_jacobian_method method);
 void ddsp_jacobian_free(ddsp_jacobian *j);
 
 #endif

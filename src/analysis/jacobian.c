@@ -2,6 +2,7 @@
  * STFT magnitudes (∇Φ), decomposed with LAPACK (see ddsp/analysis.h). */
 #include "ddsp/analysis.h"
 #include "ddsp/dsp.h"
+#include "ddsp/loss.h"
 #include "ddsp/util.h"
 
 #include <cblas.h>
@@ -117,7 +118,7 @@ int ddsp_jacobian_decompose(ddsp_jacobian *j, double *G, size_t n_in, size_t n_c
         ddsp_jacobian_free(j);
         return ddsp_error("Jacobian: LAPACK dsyevd failed (info %d)", info);
     }
-    j->n_in = n_in, j->k = k, j->n_controls = n_controls;
+    j->n_in = n_in, j->k = k, j->n_sigma = n_in, j->n_controls = n_controls;
     for (size_t i = 0; i < n_in; i++) { /* ascending eigenvalues -> descending sigma */
         const double lam = w[n_in - 1 - i];
         j->sigma[i] = lam > 0 ? sqrt(lam) : 0.0;
@@ -148,15 +149,18 @@ int ddsp_jacobian_decompose(ddsp_jacobian *j, double *G, size_t n_in, size_t n_c
 
 int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const float *raw,
                         const float *f0_hz, const float *noise, size_t F, size_t f_begin,
-                        size_t f_end, const int *scales, int n_scales, double overlap, size_t k) {
+                        size_t f_end, const int *scales, int n_scales, double overlap, size_t k,
+                        ddsp_jacobian_method method) {
     memset(j, 0, sizeof *j);
     if (!(f_begin < f_end && f_end <= F))
         return ddsp_error("frames %zu:%zu not inside 0:%zu", f_begin, f_end, F);
     const size_t C = ddsp_synth_n_controls(sc), hop = (size_t)sc->hop, N = F * hop;
     const size_t n_in = C * (f_end - f_begin);
-    if (n_in > 20000)
-        return ddsp_error("frames %zu:%zu give %zu controls (at most 20000: fewer frames)",
-                          f_begin, f_end, n_in);
+    const size_t limit = method == DDSP_JACOBIAN_DENSE ? 20000 : 200000;
+    if (n_in > limit)
+        return ddsp_error("frames %zu:%zu give %zu controls (at most %zu%s: fewer frames)",
+                          f_begin, f_end, n_in, limit,
+                          method == DDSP_JACOBIAN_DENSE ? " for the dense method" : "");
     ddsp_synth *s = ddsp_synth_init(sc, 1, F);
     if (!s) return DDSP_ERR;
     int rc = DDSP_ERR;
@@ -190,6 +194,14 @@ int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const flo
         ddsp_error("frames %zu:%zu do not change the audio at all", f_begin, f_end);
         goto done;
     }
+    if (method == DDSP_JACOBIAN_RANDOMIZED) {
+        if (ddsp_jacobian_randomized(j, Jg + (lo - a) * n_in, lo, hi - lo, n_in, C, audio, N,
+                                     scales, n_scales, overlap, k, 8, 0x5eedULL))
+            goto done;
+        j->region[0] = lo, j->region[1] = hi;
+        rc = DDSP_OK;
+        goto done;
+    }
     if (!(G = ddsp_alloc(sizeof(double) * n_in * n_in))) {
         ddsp_error("out of memory for J^T J (%zu x %zu)", n_in, n_in);
         goto done;
@@ -205,5 +217,211 @@ int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const flo
 done:
     ddsp_synth_free(s);
     ddsp_free(audio), ddsp_free(d_audio), ddsp_free(d_raw), ddsp_free(Jg), ddsp_free(G);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ matrix-free J
+ * J = ∇Φ(x) Jg as an operator, without J^T J: for every scale, the frames that meet the
+ * region and the unit phasors u = X/|X| of x's spectrum there (0 where |X| = 0). Forward
+ * mode: (J v)_k = Re(conj(u_k) FFT(w · Jg v)_k); its adjoint: c2r of y_k u_k (interior bins
+ * halved: the adjoint of r2c), times w, then Jg^T. */
+typedef struct {
+    int n, hop, K;
+    size_t nf;       /* frames that meet the region */
+    size_t *start;   /* (nf) their first samples */
+    double *win;     /* (n) */
+    double *u;       /* (nf, K, 2) phasors */
+    double *fr;      /* (n) scratch */
+    fftw_complex *X; /* (K) scratch */
+} jscale_t;
+
+typedef struct {
+    int S;
+    jscale_t sc[DDSP_MSS_MAX_SCALES];
+    const double *Jg; /* (nr, n_in) */
+    size_t r0, nr, n_in, n_out;
+    double *t;        /* (nr) region samples */
+} jop_t;
+
+static void jop_free(jop_t *op) {
+    for (int s = 0; s < op->S; s++) {
+        jscale_t *c = &op->sc[s];
+        free(c->start), ddsp_free(c->win), ddsp_free(c->u), ddsp_free(c->fr), ddsp_free(c->X);
+    }
+    ddsp_free(op->t);
+}
+
+static int jop_init(jop_t *op, const double *Jg, size_t r0, size_t nr, size_t n_in,
+                    const float *x, size_t N, const int *scales, int n_scales, double overlap) {
+    memset(op, 0, sizeof *op);
+    op->S = n_scales, op->Jg = Jg, op->r0 = r0, op->nr = nr, op->n_in = n_in;
+    if (!(op->t = ddsp_alloc(sizeof(double) * nr))) goto oom;
+    for (int s = 0; s < n_scales; s++) {
+        jscale_t *c = &op->sc[s];
+        c->n = scales[s], c->hop = (int)lround(c->n * (1.0 - overlap)), c->K = c->n / 2 + 1;
+        const size_t F = ddsp_stft_nframes(N, c->hop), n = (size_t)c->n, K = (size_t)c->K;
+        c->start = malloc(sizeof(size_t) * F);
+        c->win = ddsp_alloc(sizeof(double) * n);
+        c->fr = ddsp_alloc(sizeof(double) * n);
+        c->X = ddsp_alloc(sizeof(fftw_complex) * K);
+        if (!c->start || !c->win || !c->fr || !c->X) goto oom;
+        for (size_t f = 0; f < F; f++) {
+            const size_t st = f * (size_t)c->hop;
+            if (st < r0 + nr && st + n > r0) c->start[c->nf++] = st;
+        }
+        if (!(c->u = ddsp_alloc(sizeof(double) * 2 * K * (c->nf ? c->nf : 1)))) goto oom;
+        ddsp_hann_periodic_f64(c->win, c->n);
+        const fftw_plan p = ddsp_fft_plan_r2c_f64(c->n, 1);
+        for (size_t f = 0; f < c->nf; f++) {
+            for (size_t m = 0; m < n; m++) {
+                const size_t i = c->start[f] + m;
+                c->fr[m] = i < N ? (double)x[i] * c->win[m] : 0.0;
+            }
+            fftw_execute_dft_r2c(p, c->fr, c->X);
+            for (size_t k = 0; k < K; k++) {
+                const double a = hypot(c->X[k][0], c->X[k][1]);
+                c->u[2 * (f * K + k)] = a > 0 ? c->X[k][0] / a : 0.0;
+                c->u[2 * (f * K + k) + 1] = a > 0 ? c->X[k][1] / a : 0.0;
+            }
+        }
+        op->n_out += c->nf * K;
+    }
+    return DDSP_OK;
+oom:
+    jop_free(op);
+    return ddsp_error("out of memory for the Jacobian operator (%zu controls)", n_in);
+}
+
+/* y (n_out) = J v, v (n_in) */
+static void jop_apply(jop_t *op, const double *v, double *y) {
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)op->nr, (int)op->n_in, 1.0, op->Jg,
+                (int)op->n_in, v, 1, 0.0, op->t, 1);
+    for (int s = 0; s < op->S; s++) {
+        jscale_t *c = &op->sc[s];
+        const size_t n = (size_t)c->n, K = (size_t)c->K;
+        const fftw_plan p = ddsp_fft_plan_r2c_f64(c->n, 1);
+        for (size_t f = 0; f < c->nf; f++) {
+            for (size_t m = 0; m < n; m++) {
+                const size_t i = c->start[f] + m;
+                c->fr[m] = i >= op->r0 && i < op->r0 + op->nr ? op->t[i - op->r0] * c->win[m] : 0.0;
+            }
+            fftw_execute_dft_r2c(p, c->fr, c->X);
+            const double *u = c->u + 2 * f * K;
+            for (size_t k = 0; k < K; k++) *y++ = u[2 * k] * c->X[k][0] + u[2 * k + 1] * c->X[k][1];
+        }
+    }
+}
+
+/* v (n_in) = J^T y, y (n_out) */
+static void jop_apply_t(jop_t *op, const double *y, double *v) {
+    memset(op->t, 0, sizeof(double) * op->nr);
+    for (int s = 0; s < op->S; s++) {
+        jscale_t *c = &op->sc[s];
+        const size_t n = (size_t)c->n, K = (size_t)c->K;
+        const fftw_plan p = ddsp_fft_plan_c2r_f64(c->n, 1);
+        for (size_t f = 0; f < c->nf; f++) {
+            const double *u = c->u + 2 * f * K;
+            for (size_t k = 0; k < K; k++) {
+                const double h = (k == 0 || k == K - 1) ? 1.0 : 0.5;
+                c->X[k][0] = h * y[k] * u[2 * k];
+                c->X[k][1] = h * y[k] * u[2 * k + 1];
+            }
+            y += K;
+            fftw_execute_dft_c2r(p, c->X, c->fr);
+            for (size_t m = 0; m < n; m++) {
+                const size_t i = c->start[f] + m;
+                if (i >= op->r0 && i < op->r0 + op->nr) op->t[i - op->r0] += c->win[m] * c->fr[m];
+            }
+        }
+    }
+    cblas_dgemv(CblasRowMajor, CblasTrans, (int)op->nr, (int)op->n_in, 1.0, op->Jg,
+                (int)op->n_in, op->t, 1, 0.0, v, 1);
+}
+
+/* Orthonormalise the l columns of A (column c at A + c * m) in place: Gram-Schmidt twice
+ * ("twice is enough"); a column that vanishes stays 0. */
+static void orthonormalise(double *A, size_t m, size_t l) {
+    for (size_t c = 0; c < l; c++) {
+        double *a = A + c * m;
+        const double n0 = cblas_dnrm2((int)m, a, 1);
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t d = 0; d < c; d++) {
+                const double *q = A + d * m;
+                cblas_daxpy((int)m, -cblas_ddot((int)m, q, 1, a, 1), q, 1, a, 1);
+            }
+        const double nrm = cblas_dnrm2((int)m, a, 1);
+        if (nrm > 1e-12 * n0 && nrm > 0.0) cblas_dscal((int)m, 1.0 / nrm, a, 1);
+        else memset(a, 0, sizeof(double) * m);
+    }
+}
+
+/* LAPACK (in OpenBLAS): SVD of a general matrix */
+void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
+             const int *lda, double *s, double *u, const int *ldu, double *vt, const int *ldvt,
+             double *work, const int *lwork, int *info);
+
+int ddsp_jacobian_randomized(ddsp_jacobian *j, const double *Jg, size_t r0, size_t n_region,
+                             size_t n_in, size_t n_controls, const float *x, size_t N,
+                             const int *scales, int n_scales, double overlap, size_t k,
+                             int power, uint64_t seed) {
+    memset(j, 0, sizeof *j);
+    if (k == 0 || n_in == 0) return ddsp_error("randomized SVD: needs k >= 1 (got %zu)", k);
+    if (k > n_in) k = n_in;
+    /* oversampling by k + 10, not the customary 10: the top of a synth's spectrum is flat
+     * (neighbouring sigma a few % apart), and convergence goes as (sigma_l / sigma_k)^(2q) */
+    const size_t l = 2 * k + 10 < n_in ? 2 * k + 10 : n_in;
+    jop_t op;
+    if (jop_init(&op, Jg, r0, n_region, n_in, x, N, scales, n_scales, overlap)) return DDSP_ERR;
+    const size_t m = op.n_out;
+    int rc = DDSP_ERR, info = 0;
+    double *Z = malloc(sizeof(double) * n_in * l), *Y = malloc(sizeof(double) * m * l);
+    double *s = malloc(sizeof(double) * l), *U = malloc(sizeof(double) * n_in * l);
+    double *work = NULL;
+    if (!Z || !Y || !s || !U) {
+        ddsp_error("randomized SVD: out of memory (%zu x %zu)", m, l);
+        goto done;
+    }
+    const uint64_t key = ddsp_rng_key(seed, 0x4a41434fULL, 0);
+    for (size_t i = 0; i < n_in * l; i++) Z[i] = ddsp_rng_normal(key, i);
+    for (size_t c = 0; c < l; c++) jop_apply(&op, Z + c * n_in, Y + c * m);
+    orthonormalise(Y, m, l);
+    for (int it = 0; it < power; it++) { /* (J J^T)^power J Omega, re-orthonormalised */
+        for (size_t c = 0; c < l; c++) jop_apply_t(&op, Y + c * m, Z + c * n_in);
+        orthonormalise(Z, n_in, l);
+        for (size_t c = 0; c < l; c++) jop_apply(&op, Z + c * n_in, Y + c * m);
+        orthonormalise(Y, m, l);
+    }
+    /* B = Q^T J (l x n_in); Z = B^T column-major (n_in x l) = J^T Q */
+    for (size_t c = 0; c < l; c++) jop_apply_t(&op, Y + c * m, Z + c * n_in);
+    /* B^T = U S W^T: the columns of U are the right singular vectors of B, hence of J */
+    const int mi = (int)n_in, ni = (int)l, one = 1;
+    int lwork = -1;
+    double wq = 0.0, dummy = 0.0;
+    dgesvd_("S", "N", &mi, &ni, Z, &mi, s, U, &mi, &dummy, &one, &wq, &lwork, &info);
+    lwork = (int)wq;
+    if (!(work = malloc(sizeof(double) * (size_t)(lwork > 1 ? lwork : 1)))) {
+        ddsp_error("randomized SVD: out of memory for LAPACK workspace");
+        goto done;
+    }
+    dgesvd_("S", "N", &mi, &ni, Z, &mi, s, U, &mi, &dummy, &one, work, &lwork, &info);
+    if (info != 0) {
+        ddsp_error("randomized SVD: LAPACK dgesvd failed (info %d)", info);
+        goto done;
+    }
+    j->sigma = malloc(sizeof(double) * k);
+    j->V = malloc(sizeof(double) * k * n_in);
+    if (!j->sigma || !j->V) {
+        ddsp_error("randomized SVD: out of memory");
+        goto done;
+    }
+    memcpy(j->sigma, s, sizeof(double) * k);
+    memcpy(j->V, U, sizeof(double) * k * n_in); /* column c of U = row c of V */
+    j->n_in = n_in, j->k = k, j->n_sigma = k, j->n_controls = n_controls, j->n_out = m;
+    j->entropy_rank = NAN;
+    rc = DDSP_OK;
+done:
+    if (rc) ddsp_jacobian_free(j);
+    jop_free(&op);
+    free(Z), free(Y), free(s), free(U), free(work);
     return rc;
 }

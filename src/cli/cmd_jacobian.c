@@ -16,7 +16,8 @@
 
 static const char *HELP =
     "usage: ddsp jacobian (--ckpt CKPT.h5|RUN_DIR --in AUDIO | --controls FILE.h5) --out J.h5\n"
-    "                     [--frames A:B] [--rank K] [--scales LIST] [--seconds S]\n"
+    "                     [--frames A:B] [--rank K] [--method dense|randomized]\n"
+    "                     [--scales LIST] [--seconds S]\n"
     "\n"
     "The spectral loss trains the synthesizer's controls only through the Jacobian\n"
     "J = ∇Φ(x̃)·∇g(θ) of the magnitude spectra Φ (every MSS scale) of the synthesized audio\n"
@@ -33,6 +34,10 @@ static const char *HELP =
     "options:\n"
     "  --frames A:B            the frames whose controls vary (default: 4 frames in the middle)\n"
     "  --rank K                right singular vectors to keep (default 8)\n"
+    "  --method dense|randomized  dense (default): J^T J and every singular value, ranks and\n"
+    "                          the near-null space (up to 20000 controls); randomized: only\n"
+    "                          the top K, matrix-free (randomized SVD, 8 power\n"
+    "                          iterations; up to 200000 controls, e.g. --frames 400:600)\n"
     "  --scales LIST           Φ's FFT sizes (default 2048,1024,512,256,128,64; overlap 0.75)\n"
     "  --out J.h5              output (required); `ddsp plot J.h5 --out fig.png` draws it\n";
 
@@ -73,7 +78,7 @@ static int write_out(const char *path, const ddsp_jacobian *j, size_t fb, size_t
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return ddsp_error("%s: cannot create HDF5 file", path);
-    uint64_t dn[1] = {j->n_in}, dv[2] = {j->k, j->n_in}, dc[1] = {j->n_controls};
+    uint64_t dn[1] = {j->n_sigma}, dv[2] = {j->k, j->n_in}, dc[1] = {j->n_controls};
     int64_t region[2] = {(int64_t)j->region[0], (int64_t)j->region[1]};
     int bad = ddsp_h5_attr_str(f, "format", "ddsp-jacobian") ||
               ddsp_h5_attr_i64(f, "format_version", 1) ||
@@ -82,13 +87,15 @@ static int write_out(const char *path, const ddsp_jacobian *j, size_t fb, size_t
               ddsp_h5_attr_i64(f, "frame_begin", (int64_t)fb) ||
               ddsp_h5_attr_i64(f, "frame_end", (int64_t)fe) ||
               ddsp_h5_attr_i64(f, "n_controls", (int64_t)j->n_controls) ||
+              ddsp_h5_attr_i64(f, "n_in", (int64_t)j->n_in) ||
+              ddsp_h5_attr_str(f, "method", j->null_share ? "dense" : "randomized") ||
               ddsp_h5_attr_i64(f, "n_out", (int64_t)j->n_out) ||
               ddsp_h5_attr_i64v(f, "region", region, 2) ||
               ddsp_h5_attr_i64(f, "rank_1e-3", (int64_t)j->rank_1e3) ||
               ddsp_h5_attr_f64(f, "entropy_rank", j->entropy_rank) ||
               ddsp_h5_write_f64(f, "sigma", j->sigma, 1, dn) ||
               ddsp_h5_write_f64(f, "V", j->V, 2, dv) ||
-              ddsp_h5_write_f64(f, "null_share", j->null_share, 1, dc);
+              (j->null_share && ddsp_h5_write_f64(f, "null_share", j->null_share, 1, dc));
     if (H5Fclose(f) < 0) bad = 1;
     if (!bad && rename(tmp, path) == 0) return DDSP_OK;
     unlink(tmp);
@@ -106,6 +113,7 @@ int cmd_jacobian(int argc, char **argv) {
     const char *ckpt = NULL, *in = NULL, *controls = NULL, *out = NULL, *frames = NULL;
     size_t rank = 8;
     double seconds = 4.0;
+    ddsp_jacobian_method method = DDSP_JACOBIAN_DENSE;
     ddsp_mss_config mc;
     ddsp_mss_config_default(&mc);
     for (int i = 1; i < argc; i++) {
@@ -131,6 +139,14 @@ int cmd_jacobian(int argc, char **argv) {
             frames = v;
         } else if ((r = cli_opt(argc, argv, &i, "--rank", &v))) {
             if (r < 0 || cli_parse_size("--rank", v, &rank)) return EXIT_USAGE;
+        } else if ((r = cli_opt(argc, argv, &i, "--method", &v))) {
+            if (r < 0) return EXIT_USAGE;
+            if (!strcmp(v, "dense")) method = DDSP_JACOBIAN_DENSE;
+            else if (!strcmp(v, "randomized")) method = DDSP_JACOBIAN_RANDOMIZED;
+            else {
+                cli_fail("jacobian", "--method '%s': expected dense or randomized", v);
+                return EXIT_USAGE;
+            }
         } else if ((r = cli_opt(argc, argv, &i, "--seconds", &v))) {
             if (r < 0 || cli_parse_double("--seconds", v, &seconds)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--scales", &v))) {
@@ -232,14 +248,18 @@ int cmd_jacobian(int argc, char **argv) {
              (fe - fb) * ddsp_synth_n_controls(&sc));
     const double t0 = ddsp_now();
     if (ddsp_jacobian_synth(&j, &sc, raw, f0, noise, F, fb, fe, mc.scales, mc.n_scales,
-                            mc.overlap, rank)) {
+                            mc.overlap, rank, method)) {
         cli_fail("jacobian", "%s", ddsp_last_error());
         goto done;
     }
     printf("J: %zu spectrum bins x %zu controls (frames %zu:%zu, audio samples %zu:%zu), "
            "%.1f s\n", j.n_out, j.n_in, fb, fe, j.region[0], j.region[1], ddsp_now() - t0);
-    printf("singular values:");
-    for (size_t i = 0; i < j.n_in && i < 8; i++) printf(" %.4g", j.sigma[i]);
+    printf("singular values%s:", j.null_share ? "" : " (top K, randomized SVD)");
+    for (size_t i = 0; i < j.n_sigma && i < 8; i++) printf(" %.4g", j.sigma[i]);
+    if (!j.null_share) { /* no ranks or null space without the whole spectrum */
+        printf("%s\n", j.n_sigma > 8 ? " ..." : "");
+        goto write;
+    }
     printf(" ... %.3g (smallest)\n", j.sigma[j.n_in - 1]);
     printf("effective rank: %zu above 1e-3 sigma_max, %.1f by entropy, of %zu\n", j.rank_1e3,
            j.entropy_rank, j.n_in);
@@ -257,6 +277,7 @@ int cmd_jacobian(int argc, char **argv) {
         }
     printf("controls Φ does not see (>90%% in the near-null space): %zu of %zu%s%s%s\n", unseen,
            j.n_controls, unseen ? ": " : "", line, unseen > 12 ? ", ..." : "");
+write:
     if (write_out(out, &j, fb, fe, source)) {
         cli_fail("jacobian", "%s", ddsp_last_error());
         goto done;

@@ -494,8 +494,14 @@ static int plot_jacobian(const char *path, const plot_opts *o) {
     char title[128], sub[4400];
     snprintf(title, sizeof title, "Singular values of d spectra / d controls, frames %lld:%lld",
              (long long)fb, (long long)fe);
-    snprintf(sub, sizeof sub, "%llu controls; rank %lld above 1e-3 sigma_max, entropy rank %.1f; %s",
-             (unsigned long long)d[0], (long long)r1, er, base_name(path));
+    int64_t n_in = (int64_t)d[0];
+    ddsp_h5_attr_get_i64(f, "n_in", &n_in); /* absent in version-1 files: sigma is all */
+    if ((uint64_t)n_in == d[0])
+        snprintf(sub, sizeof sub, "%llu controls; rank %lld above 1e-3 sigma_max, entropy rank "
+                 "%.1f; %s", (unsigned long long)d[0], (long long)r1, er, base_name(path));
+    else
+        snprintf(sub, sizeof sub, "top %llu of %lld controls (randomized SVD); %s",
+                 (unsigned long long)d[0], (long long)n_in, base_name(path));
     ddsp_plot_series ser = {idx, sigma, (size_t)d[0], "sigma", 0x1f77b4, 2, 0};
     ddsp_plot_figure fig = {.width = (int)o->width, .height = (int)o->height, .title = title,
                             .subtitle = sub, .series = &ser, .n_series = 1,
