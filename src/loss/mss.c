@@ -426,10 +426,17 @@ void ddsp_mss_target_compute(ddsp_mss *m, ddsp_mss_target *t, const float *targe
  * Returns the sums of the two loss terms through acc[0], acc[1]. Only the FFT needs double:
  * once X is accurate, rounding it to float keeps every bin's phase and magnitude to ~1e-7
  * relative, so the per-bin work is float. */
+/* d = S_e - S_t, with |d| at the rounding level of the magnitudes (2^-20 relative) taken as
+ * a tie, d = 0: under -ffast-math the target's magnitude (mag_log*) and this one are two
+ * differently compiled copies of sqrtf(re^2 + im^2) and can differ in the last bit for equal
+ * spectra; a sign there, times 1/S in the log terms, gave gradients up to 1e5 for a signal
+ * against itself. At a tie every D here has derivative 0 (|r|' = 0 at 0) and the loss term
+ * is below float resolution. */
 #define BIN_PROLOGUE                                                                           \
     const float re = (float)X[2 * k], im = (float)X[2 * k + 1];                               \
     const float se = sqrtf(re * re + im * im);                                                 \
-    const float d = se - St[k];
+    const float d0 = se - St[k];                                                               \
+    const float d = fabsf(d0) <= 0x1p-20f * fmaxf(se, St[k]) ? 0.0f : d0;
 
 /* r = ds / se, with ds given as num / den (so one division per bin) */
 #define BIN_EPILOGUE                                                                           \
@@ -452,7 +459,9 @@ static void bins##SFX##_l1log_add(BINS_ARGS) {                                  
 _Pragma("omp simd reduction(+ : a0, a1)")                                               \
     for (size_t k = k0; k < K; k++) {                                                          \
         BIN_PROLOGUE                                                                           \
-        const float dl = ddsp_logf(se + eps) - Lt[k];                                          \
+        /* equal magnitudes have equal logs: two inlined copies of ddsp_logf may round     \
+           differently under -ffast-math, and 1/(S + eps) would blow that up */            \
+        const float dl = d == 0.0f ? 0.0f : ddsp_logf(se + eps) - Lt[k];                       \
         a0 += fabsf(d);                                                                        \
         a1 += fabsf(dl);                                                                       \
         const float num = c * (ddsp_signf(d) * (se + eps) + ddsp_signf(dl)), den = se + eps;   \
@@ -468,7 +477,7 @@ _Pragma("omp simd reduction(+ : a0, a1)")                                       
     for (size_t k = 0; k < K; k++) {                                                           \
         BIN_PROLOGUE                                                                           \
         const int pos = se > 0.0f;                                                             \
-        const float dl = (pos ? ddsp_logf(se) : log_eps) - Lt[k];                              \
+        const float dl = d == 0.0f ? 0.0f : (pos ? ddsp_logf(se) : log_eps) - Lt[k];           \
         a0 += fabsf(d);                                                                        \
         a1 += fabsf(dl);                                                                       \
         const float num = c * (ddsp_signf(d) * se + ddsp_signf(dl)), den = pos ? se : 1.0f;    \
