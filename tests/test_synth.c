@@ -351,6 +351,43 @@ static void check_threads(void) {
     problem_free(&p);
 }
 
+/* The windowed backward (for Jacobians) gives the full backward's d_raw in its frames,
+ * bit for bit, for windows at the start, in the middle and at the end. */
+static void check_backward_window(void) {
+    const ddsp_amp_interp modes[] = {DDSP_AMP_WINDOW, DDSP_AMP_LINEAR};
+    for (int mi = 0; mi < 2; mi++) {
+        problem p;
+        problem_init(&p, 2, 40, 20, 17, 0, 0);
+        p.c.amp_interp = modes[mi];
+        ddsp_synth *s = ddsp_synth_init(&p.c, p.B, p.F);
+        const size_t BN = p.B * p.N, nraw = p.B * p.F * p.C;
+        float *y = ddsp_alloc(sizeof(float) * BN), *w = ddsp_alloc(sizeof(float) * BN);
+        float *full = ddsp_alloc(sizeof(float) * nraw), *win = ddsp_alloc(sizeof(float) * nraw);
+        float *w2 = ddsp_alloc(sizeof(float) * BN);
+        fill_uniform(w, BN, -1.0, 1.0);
+        fill_uniform(w2, BN, -1.0, 1.0);
+        ddsp_synth_forward(s, y, p.raw, p.f0, p.nz, NULL, NULL, p.B);
+        ddsp_synth_backward(s, full, NULL, w, p.B);
+        const size_t win_lo[] = {0, 17, 36}, win_hi[] = {3, 21, 40};
+        int same = 1;
+        for (int k = 0; k < 3; k++)
+            for (size_t b = 0; b < p.B; b++) {
+                /* another backward first: nothing of w's may be left in s's buffers */
+                ddsp_synth_backward(s, win, NULL, w2, p.B);
+                memset(win, 0, sizeof(float) * nraw);
+                ddsp_synth_backward_window(s, win, w, b, win_lo[k], win_hi[k]);
+                const size_t o = (b * p.F + win_lo[k]) * p.C, len = (win_hi[k] - win_lo[k]) * p.C;
+                same &= !memcmp(full + o, win + o, sizeof(float) * len);
+            }
+        printf("backward window (%s): d_raw %s the full backward's in its frames\n",
+               mi ? "linear" : "window", same ? "equals" : "DIFFERS FROM");
+        CHECK(same, "windowed synth backward differs from the full one");
+        ddsp_free(y), ddsp_free(w), ddsp_free(w2), ddsp_free(full), ddsp_free(win);
+        ddsp_synth_free(s);
+        problem_free(&p);
+    }
+}
+
 /* ---------------------------------------------------------------- chunked resynthesis */
 /* Constant controls and f0: two chunks of F frames with the phase carried must equal one
  * forward over 2F frames (up to the rounding of the wrapped phase). */
@@ -446,6 +483,7 @@ int main(int argc, char **argv) {
     check_against_plain(DDSP_AMP_WINDOW, 1, 32, 45, 12, 5); /* 2 work items per example */
     check_finite_differences();
     check_threads();
+    check_backward_window();
     check_phase_carry();
     return tu_finish("test_synth");
 }

@@ -73,6 +73,13 @@ void ddsp_synth_forward(ddsp_synth *s, float *audio, const float *raw, const flo
 void ddsp_synth_backward(ddsp_synth *s, float *d_raw, float *d_reverb_ir, const float *d_audio,
                          size_t B);
 
+/* The same backward for the controls of frames [f_lo, f_hi) of item b only (no reverb): those
+ * frames of d_raw (B, F, C) get exactly what ddsp_synth_backward writes there, the others are
+ * untouched. One thread; the cost grows with the window, not the example (Jacobians take one
+ * backward per audio sample). */
+void ddsp_synth_backward_window(ddsp_synth *s, float *d_raw, const float *d_audio, size_t b,
+                                size_t f_lo, size_t f_hi);
+
 /* The parts of the last forward, owned by s, valid until the next forward: harmonic and
  * filtered-noise audio (B, N) before reverb (audio = harmonic + noise without reverb). */
 const float *ddsp_synth_harmonic(const ddsp_synth *s);

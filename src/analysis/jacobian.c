@@ -180,7 +180,8 @@ int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const flo
     size_t lo = b, hi = a;
     for (size_t i = a; i < b; i++) { /* row i of ∇g: the backward of the unit vector e_i */
         d_audio[i] = 1.0f;
-        ddsp_synth_backward(s, d_raw, NULL, d_audio, 1);
+        if (sc->reverb) ddsp_synth_backward(s, d_raw, NULL, d_audio, 1);
+        else ddsp_synth_backward_window(s, d_raw, d_audio, 0, f_begin, f_end); /* same rows */
         d_audio[i] = 0.0f;
         double *row = Jg + (i - a) * n_in;
         int nz = 0;
@@ -240,7 +241,8 @@ typedef struct {
     jscale_t sc[DDSP_MSS_MAX_SCALES];
     const double *Jg; /* (nr, n_in) */
     size_t r0, nr, n_in, n_out;
-    double *t;        /* (nr) region samples */
+    size_t lmax;      /* most vectors per product */
+    double *t;        /* (lmax, nr) region samples, one column per vector */
 } jop_t;
 
 static void jop_free(jop_t *op) {
@@ -252,10 +254,11 @@ static void jop_free(jop_t *op) {
 }
 
 static int jop_init(jop_t *op, const double *Jg, size_t r0, size_t nr, size_t n_in,
-                    const float *x, size_t N, const int *scales, int n_scales, double overlap) {
+                    const float *x, size_t N, const int *scales, int n_scales, double overlap,
+                    size_t lmax) {
     memset(op, 0, sizeof *op);
-    op->S = n_scales, op->Jg = Jg, op->r0 = r0, op->nr = nr, op->n_in = n_in;
-    if (!(op->t = ddsp_alloc(sizeof(double) * nr))) goto oom;
+    op->S = n_scales, op->Jg = Jg, op->r0 = r0, op->nr = nr, op->n_in = n_in, op->lmax = lmax;
+    if (!(op->t = ddsp_alloc(sizeof(double) * nr * lmax))) goto oom;
     for (int s = 0; s < n_scales; s++) {
         jscale_t *c = &op->sc[s];
         c->n = scales[s], c->hop = (int)lround(c->n * (1.0 - overlap)), c->K = c->n / 2 + 1;
@@ -292,10 +295,8 @@ oom:
     return ddsp_error("out of memory for the Jacobian operator (%zu controls)", n_in);
 }
 
-/* y (n_out) = J v, v (n_in) */
-static void jop_apply(jop_t *op, const double *v, double *y) {
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)op->nr, (int)op->n_in, 1.0, op->Jg,
-                (int)op->n_in, v, 1, 0.0, op->t, 1);
+/* y (n_out) = the forward-mode STFT magnitudes of the region tangent t (nr) */
+static void stft_tangent(jop_t *op, const double *t, double *y) {
     for (int s = 0; s < op->S; s++) {
         jscale_t *c = &op->sc[s];
         const size_t n = (size_t)c->n, K = (size_t)c->K;
@@ -303,7 +304,7 @@ static void jop_apply(jop_t *op, const double *v, double *y) {
         for (size_t f = 0; f < c->nf; f++) {
             for (size_t m = 0; m < n; m++) {
                 const size_t i = c->start[f] + m;
-                c->fr[m] = i >= op->r0 && i < op->r0 + op->nr ? op->t[i - op->r0] * c->win[m] : 0.0;
+                c->fr[m] = i >= op->r0 && i < op->r0 + op->nr ? t[i - op->r0] * c->win[m] : 0.0;
             }
             fftw_execute_dft_r2c(p, c->fr, c->X);
             const double *u = c->u + 2 * f * K;
@@ -312,9 +313,18 @@ static void jop_apply(jop_t *op, const double *v, double *y) {
     }
 }
 
-/* v (n_in) = J^T y, y (n_out) */
-static void jop_apply_t(jop_t *op, const double *y, double *v) {
-    memset(op->t, 0, sizeof(double) * op->nr);
+/* Y (l, n_out) = J V for V (l, n_in), one vector per row. Jg is read once for all l (one
+ * dgemm): for large spans it is gigabytes, and a product per vector was memory-bound. */
+static void jop_apply(jop_t *op, const double *V, double *Y, size_t l) {
+    /* T (l, nr) = V Jg^T */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)l, (int)op->nr, (int)op->n_in, 1.0,
+                V, (int)op->n_in, op->Jg, (int)op->n_in, 0.0, op->t, (int)op->nr);
+    for (size_t c = 0; c < l; c++) stft_tangent(op, op->t + c * op->nr, Y + c * op->n_out);
+}
+
+/* t (nr) = the adjoint of stft_tangent applied to y (n_out) */
+static void stft_tangent_t(jop_t *op, const double *y, double *t) {
+    memset(t, 0, sizeof(double) * op->nr);
     for (int s = 0; s < op->S; s++) {
         jscale_t *c = &op->sc[s];
         const size_t n = (size_t)c->n, K = (size_t)c->K;
@@ -330,12 +340,17 @@ static void jop_apply_t(jop_t *op, const double *y, double *v) {
             fftw_execute_dft_c2r(p, c->X, c->fr);
             for (size_t m = 0; m < n; m++) {
                 const size_t i = c->start[f] + m;
-                if (i >= op->r0 && i < op->r0 + op->nr) op->t[i - op->r0] += c->win[m] * c->fr[m];
+                if (i >= op->r0 && i < op->r0 + op->nr) t[i - op->r0] += c->win[m] * c->fr[m];
             }
         }
     }
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)op->nr, (int)op->n_in, 1.0, op->Jg,
-                (int)op->n_in, op->t, 1, 0.0, v, 1);
+}
+
+/* V (l, n_in) = (J^T Y)^T for Y (l, n_out), one vector per row */
+static void jop_apply_t(jop_t *op, const double *Y, double *V, size_t l) {
+    for (size_t c = 0; c < l; c++) stft_tangent_t(op, Y + c * op->n_out, op->t + c * op->nr);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)l, (int)op->n_in, (int)op->nr,
+                1.0, op->t, (int)op->nr, op->Jg, (int)op->n_in, 0.0, V, (int)op->n_in);
 }
 
 /* Orthonormalise the l columns of A (column c at A + c * m) in place: Gram-Schmidt twice
@@ -371,7 +386,8 @@ int ddsp_jacobian_randomized(ddsp_jacobian *j, const double *Jg, size_t r0, size
      * (neighbouring sigma a few % apart), and convergence goes as (sigma_l / sigma_k)^(2q) */
     const size_t l = 2 * k + 10 < n_in ? 2 * k + 10 : n_in;
     jop_t op;
-    if (jop_init(&op, Jg, r0, n_region, n_in, x, N, scales, n_scales, overlap)) return DDSP_ERR;
+    if (jop_init(&op, Jg, r0, n_region, n_in, x, N, scales, n_scales, overlap, l))
+        return DDSP_ERR;
     const size_t m = op.n_out;
     int rc = DDSP_ERR, info = 0;
     double *Z = malloc(sizeof(double) * n_in * l), *Y = malloc(sizeof(double) * m * l);
@@ -383,16 +399,16 @@ int ddsp_jacobian_randomized(ddsp_jacobian *j, const double *Jg, size_t r0, size
     }
     const uint64_t key = ddsp_rng_key(seed, 0x4a41434fULL, 0);
     for (size_t i = 0; i < n_in * l; i++) Z[i] = ddsp_rng_normal(key, i);
-    for (size_t c = 0; c < l; c++) jop_apply(&op, Z + c * n_in, Y + c * m);
+    jop_apply(&op, Z, Y, l);
     orthonormalise(Y, m, l);
     for (int it = 0; it < power; it++) { /* (J J^T)^power J Omega, re-orthonormalised */
-        for (size_t c = 0; c < l; c++) jop_apply_t(&op, Y + c * m, Z + c * n_in);
+        jop_apply_t(&op, Y, Z, l);
         orthonormalise(Z, n_in, l);
-        for (size_t c = 0; c < l; c++) jop_apply(&op, Z + c * n_in, Y + c * m);
+        jop_apply(&op, Z, Y, l);
         orthonormalise(Y, m, l);
     }
     /* B = Q^T J (l x n_in); Z = B^T column-major (n_in x l) = J^T Q */
-    for (size_t c = 0; c < l; c++) jop_apply_t(&op, Y + c * m, Z + c * n_in);
+    jop_apply_t(&op, Y, Z, l);
     /* B^T = U S W^T: the columns of U are the right singular vectors of B, hence of J */
     const int mi = (int)n_in, ni = (int)l, one = 1;
     int lwork = -1;

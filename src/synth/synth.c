@@ -232,3 +232,16 @@ void ddsp_synth_backward(ddsp_synth *s, float *d_raw, float *d_reverb_ir, const 
         }
     }
 }
+
+void ddsp_synth_backward_window(ddsp_synth *s, float *d_raw, const float *d_audio, size_t b,
+                                size_t f_lo, size_t f_hi) {
+    DDSP_ASSERT(s->B > 0 && b < s->B, "synth backward: item %zu but the last forward had %zu", b,
+                s->B);
+    DDSP_ASSERT(!s->c.reverb, "synth backward_window: not with reverb (it couples all frames)");
+    DDSP_ASSERT(f_lo < f_hi && f_hi <= s->F, "synth backward_window: frames %zu:%zu of %zu",
+                f_lo, f_hi, s->F);
+    /* frame f's amplitude also shapes frame f - 1's samples (crossfade): its g1 is needed */
+    synth_harmonic_backward_frames(s, d_audio, b, f_lo > 0 ? f_lo - 1 : 0, f_hi);
+    synth_noise_backward_frames(s, &s->nw[0], d_raw, d_audio, b, f_lo, f_hi);
+    synth_harmonic_backward_controls(s, d_raw, b, f_lo, f_hi);
+}
