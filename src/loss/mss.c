@@ -107,11 +107,11 @@ int ddsp_mss_parse_type(ddsp_mss_config *c, const char *s) {
     else if (strcmp(s, "l1") == 0) c->type = DDSP_MSS_L1;
     else if (strcmp(s, "l2") == 0) c->type = DDSP_MSS_L2;
     else {
-        /* a spectral term list? (it must start with a term's name) */
+        /* a spectral term list? (a term's name, or several items / a setting, in any order) */
         int t = 0;
         while (t < DDSP_PHI_NTERMS && strncmp(s, ddsp_phi_term_name(t), strlen(ddsp_phi_term_name(t))))
             t++;
-        if (t == DDSP_PHI_NTERMS)
+        if (t == DDSP_PHI_NTERMS && !strchr(s, ',') && !strchr(s, '='))
             return ddsp_error("unknown loss '%s' (expected l1log, l1, l2 or spectral terms such "
                               "as mag,logmag,delta_time=0.5)",
                               s);
