@@ -22,6 +22,14 @@ int cmd_jacobian(int argc, char **argv);
  * past it and return 1; return -1 (after printing a usage error) if the value is missing,
  * 0 if argv[*i] is another argument. */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+/* Options that only store their value: a table ending with {NULL, NULL}. If argv[*i] is
+ * one of them, store its value as cli_opt does and return 1 (-1 when the value is missing),
+ * else 0. */
+typedef struct {
+    const char *name;
+    const char **value;
+} cli_str_opt;
+int cli_str_opts(int argc, char **argv, int *i, const cli_str_opt *opts);
 /* Parse a non-negative integer / a double option value; print an error naming the option
  * and return -1 on garbage. */
 int cli_parse_size(const char *opt, const char *s, size_t *out);

@@ -116,27 +116,16 @@ int cmd_jacobian(int argc, char **argv) {
     ddsp_jacobian_method method = DDSP_JACOBIAN_DENSE;
     ddsp_mss_config mc;
     ddsp_mss_config_default(&mc);
+    const cli_str_opt strs[] = {{"--ckpt", &ckpt}, {"--in", &in},         {"--controls", &controls},
+                                {"--out", &out},   {"--frames", &frames}, {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
         const char *v;
         int r;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((r = cli_opt(argc, argv, &i, "--ckpt", &v))) {
+        } else if ((r = cli_str_opts(argc, argv, &i, strs))) {
             if (r < 0) return EXIT_USAGE;
-            ckpt = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--in", &v))) {
-            if (r < 0) return EXIT_USAGE;
-            in = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--controls", &v))) {
-            if (r < 0) return EXIT_USAGE;
-            controls = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--out", &v))) {
-            if (r < 0) return EXIT_USAGE;
-            out = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--frames", &v))) {
-            if (r < 0) return EXIT_USAGE;
-            frames = v;
         } else if ((r = cli_opt(argc, argv, &i, "--rank", &v))) {
             if (r < 0 || cli_parse_size("--rank", v, &rank)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--method", &v))) {

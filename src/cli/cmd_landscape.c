@@ -53,6 +53,7 @@ int cmd_landscape(int argc, char **argv) {
     size_t grid = 21, samples = 32768;
     ddsp_landscape_config c;
     memset(&c, 0, sizeof c);
+    const cli_str_opt strs[] = {{"--vary", &vary}, {"--out", &out}, {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
         const char *v;
         int r;
@@ -62,9 +63,8 @@ int cmd_landscape(int argc, char **argv) {
         } else if ((r = cli_opt(argc, argv, &i, "--sound", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_sound_parse_kind(v, &kind)) goto usage_err;
-        } else if ((r = cli_opt(argc, argv, &i, "--vary", &v))) {
+        } else if ((r = cli_str_opts(argc, argv, &i, strs))) {
             if (r < 0) return EXIT_USAGE;
-            vary = v;
         } else if ((r = cli_opt(argc, argv, &i, "--range", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (n_ranges == 8) return cli_fail("landscape", "too many --range"), EXIT_USAGE;
@@ -87,9 +87,6 @@ int cmd_landscape(int argc, char **argv) {
                 return EXIT_USAGE;
             }
             c.phi[c.n_phi++] = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--out", &v))) {
-            if (r < 0) return EXIT_USAGE;
-            out = v;
         } else {
             cli_fail("landscape", "unknown argument '%s' (see ddsp landscape --help)", argv[i]);
             return EXIT_USAGE;

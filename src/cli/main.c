@@ -53,6 +53,14 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
     return 1;
 }
 
+int cli_str_opts(int argc, char **argv, int *i, const cli_str_opt *opts) {
+    for (const cli_str_opt *o = opts; o->name; o++) {
+        const int r = cli_opt(argc, argv, i, o->name, o->value);
+        if (r) return r;
+    }
+    return 0;
+}
+
 int cli_parse_size(const char *opt, const char *s, size_t *out) {
     char *end;
     if (*s == '-' || *s == '\0') goto bad;
