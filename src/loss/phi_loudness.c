@@ -34,6 +34,7 @@ struct loud {
     int nthreads;
     work_t *work;
     double *part; /* (max_batch) */
+    fftw_plan r2c, c2r; /* BLOCK frames at once, made at init */
 };
 
 void loud_free(loud_t *l) {
@@ -73,8 +74,8 @@ loud_t *loud_init(size_t N, int sample_rate, size_t max_batch) {
     }
     ddsp_hann_periodic_f64(l->win, NFFT);
     ddsp_loudness_weights(l->wk, NFFT, sample_rate);
-    (void)ddsp_fft_plan_r2c_f64(NFFT, BLOCK);
-    (void)ddsp_fft_plan_c2r_f64(NFFT, BLOCK);
+    l->r2c = ddsp_fft_plan_r2c_f64(NFFT, BLOCK);
+    l->c2r = ddsp_fft_plan_c2r_f64(NFFT, BLOCK);
     return l;
 oom:
     loud_free(l);
@@ -112,7 +113,7 @@ static double item(loud_t *l, work_t *w, int dist, double nrm, const float *t, c
                    float *grad) {
     const size_t K = NFFT / 2 + 1, F = l->F;
     const double pmin = pow(10.0, -RANGE_DB / 10.0);
-    const fftw_plan r2c = ddsp_fft_plan_r2c_f64(NFFT, BLOCK);
+    const fftw_plan r2c = l->r2c;
     double p[BLOCK], sum = 0.0;
     for (size_t f0 = 0; f0 < F; f0 += BLOCK) {
         const size_t cnt = F - f0 < BLOCK ? F - f0 : BLOCK;
@@ -140,7 +141,7 @@ static double item(loud_t *l, work_t *w, int dist, double nrm, const float *t, c
                 w->Xe[j * K + k][0] *= c;
                 w->Xe[j * K + k][1] *= c;
             }
-        fftw_execute_dft_c2r(ddsp_fft_plan_c2r_f64(NFFT, BLOCK), w->Xe, w->fr);
+        fftw_execute_dft_c2r(l->c2r, w->Xe, w->fr);
         for (size_t j = 0; j < cnt; j++) {
             const long start = (long)((f0 + j) * HOP) - NFFT / 2;
             const double *fr = w->fr + j * NFFT;

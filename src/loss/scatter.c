@@ -74,7 +74,19 @@ struct scat {
     double *part;               /* (max_batch, n1, 2) loss sums per task */
     int nthreads;
     work_t *work;
+    /* plans made at init, looked up by size here (not in the shared cache: that takes a
+     * lock per lookup, and a row runs dozens of transforms) */
+    fftw_plan r2c_P, c2r_P;
+    struct {
+        fftw_plan fwd, bwd, r2c, c2r;
+    } pl[32]; /* by log2 of the size, powers of two 4 .. Mmax */
 };
+
+static int log2i(int M) {
+    int k = 0;
+    while ((1 << k) < M) k++;
+    return k;
+}
 
 /* smallest even 2^a 3^b 5^c >= m */
 static int nice_size(size_t m) {
@@ -140,11 +152,12 @@ void scat_free(scat_t *s) {
 }
 
 /* All plans for size M (made here, from one thread; executed later from any). */
-static void plan_size(int M) {
-    (void)ddsp_fft_plan_c2c_f64(M, 1, FFTW_FORWARD);
-    (void)ddsp_fft_plan_c2c_f64(M, 1, FFTW_BACKWARD);
-    (void)ddsp_fft_plan_r2c_f64(M, 1);
-    (void)ddsp_fft_plan_c2r_f64(M, 1);
+static void plan_size(scat_t *s, int M) {
+    const int k = log2i(M);
+    s->pl[k].fwd = ddsp_fft_plan_c2c_f64(M, 1, FFTW_FORWARD);
+    s->pl[k].bwd = ddsp_fft_plan_c2c_f64(M, 1, FFTW_BACKWARD);
+    s->pl[k].r2c = ddsp_fft_plan_r2c_f64(M, 1);
+    s->pl[k].c2r = ddsp_fft_plan_c2r_f64(M, 1);
 }
 
 scat_t *scat_init(size_t N, int J, int Q, size_t max_batch) {
@@ -240,9 +253,9 @@ scat_t *scat_init(size_t N, int J, int Q, size_t max_batch) {
      * (47 vs 40 ms for scat1,scat2 on 4 s); DDSP_FFTW_PLANNER still overrides. */
     const unsigned rigor = ddsp_fft_rigor();
     ddsp_fft_set_rigor(FFTW_ESTIMATE);
-    (void)ddsp_fft_plan_r2c_f64(P, 1);
-    (void)ddsp_fft_plan_c2r_f64(P, 1);
-    for (int M = 4; M <= s->Mmax; M *= 2) plan_size(M);
+    s->r2c_P = ddsp_fft_plan_r2c_f64(P, 1);
+    s->c2r_P = ddsp_fft_plan_c2r_f64(P, 1);
+    for (int M = 4; M <= s->Mmax; M *= 2) plan_size(s, M);
     ddsp_fft_set_rigor(rigor);
     return s;
 oom:
@@ -273,13 +286,13 @@ int scat_padded_length(const scat_t *s) {
 static void spectrum(const scat_t *s, work_t *w, const float *x, fftw_complex *X) {
     for (size_t i = 0; i < s->N; i++) w->xp[i] = x[i];
     memset(w->xp + s->N, 0, sizeof(double) * ((size_t)s->P - s->N));
-    fftw_execute_dft_r2c(ddsp_fft_plan_r2c_f64(s->P, 1), w->xp, X);
+    fftw_execute_dft_r2c(s->r2c_P, w->xp, X);
 }
 
 /* z (f->M) = (signal ⋆ ψ) at times m P / M, from the signal's spectrum Y on the bins of P
  * (`scale` makes the inverse DFT a true sample: 1/P for x, 1/M for an M-point envelope). */
-static void filt_apply(const filt_t *f, const fftw_complex *Y, double scale, work_t *w,
-                       fftw_complex *z) {
+static void filt_apply(const scat_t *s, const filt_t *f, const fftw_complex *Y, double scale,
+                       work_t *w, fftw_complex *z) {
     const int M = f->M;
     memset(w->in, 0, sizeof(fftw_complex) * (size_t)M);
     for (int i = 0; i < f->nb; i++) {
@@ -287,13 +300,13 @@ static void filt_apply(const filt_t *f, const fftw_complex *Y, double scale, wor
         w->in[m][0] = Y[j][0] * f->psi[i] * scale;
         w->in[m][1] = Y[j][1] * f->psi[i] * scale;
     }
-    fftw_execute_dft(ddsp_fft_plan_c2c_f64(M, 1, FFTW_BACKWARD), w->in, z);
+    fftw_execute_dft(s->pl[log2i(M)].bwd, w->in, z);
 }
 
 /* uh (M/2+1) = spectrum of the envelope |z| (M points) */
-static void envelope(int M, const fftw_complex *z, work_t *w, fftw_complex *uh) {
+static void envelope(const scat_t *s, int M, const fftw_complex *z, work_t *w, fftw_complex *uh) {
     for (int m = 0; m < M; m++) w->u[m] = hypot(z[m][0], z[m][1]);
-    fftw_execute_dft_r2c(ddsp_fft_plan_r2c_f64(M, 1), w->u, uh);
+    fftw_execute_dft_r2c(s->pl[log2i(M)].r2c, w->u, uh);
 }
 
 /* S (MJ) = (envelope ⋆ φ_J) on MJ points, from the envelope's M-point spectrum uh */
@@ -304,7 +317,7 @@ static void lowpass(const scat_t *s, int M, const fftw_complex *uh, work_t *w, d
         w->ch[j][0] = uh[j][0] * s->phi[j] / M;
         w->ch[j][1] = j ? uh[j][1] * s->phi[j] / M : 0.0;
     }
-    fftw_execute_dft_c2r(ddsp_fft_plan_c2r_f64(MJ, 1), w->ch, S);
+    fftw_execute_dft_c2r(s->pl[log2i(MJ)].c2r, w->ch, S);
 }
 
 /* Row l of a spectrum X: S1 (MJ) and, when S2 is not NULL, S2 (paths of l, MJ). Leaves z1
@@ -313,14 +326,14 @@ static void lowpass(const scat_t *s, int M, const fftw_complex *uh, work_t *w, d
 static void forward_row(const scat_t *s, int l, const fftw_complex *X, work_t *w, double *S1,
                         double *S2) {
     const filt_t *f = &s->f1[l];
-    filt_apply(f, X, 1.0 / s->P, w, w->z);
-    envelope(f->M, w->z, w, w->uh);
+    filt_apply(s, f, X, 1.0 / s->P, w, w->z);
+    envelope(s, f->M, w->z, w, w->uh);
     lowpass(s, f->M, w->uh, w, S1);
     for (int l2 = s->first2[l]; S2 && l2 < s->n2; l2++) {
         const filt_t *g = &s->f2[l2];
         fftw_complex *z2 = w->z2 + s->z2_off[l2];
-        filt_apply(g, w->uh, 1.0 / f->M, w, z2);
-        envelope(g->M, z2, w, w->vh);
+        filt_apply(s, g, w->uh, 1.0 / f->M, w, z2);
+        envelope(s, g->M, z2, w, w->vh);
         lowpass(s, g->M, w->vh, w, S2 + (size_t)(l2 - s->first2[l]) * (size_t)s->MJ);
     }
 }
@@ -329,7 +342,7 @@ static void forward_row(const scat_t *s, int l, const fftw_complex *X, work_t *w
 /* guh[j] += gradient w.r.t. the M-point envelope spectrum uh (bins 0..jphi) of
  * S = lowpass(uh), given G = dL/dS (MJ; destroyed). c2r counts interior bins twice. */
 static void lowpass_adj(const scat_t *s, int M, double *G, work_t *w, fftw_complex *guh) {
-    fftw_execute_dft_r2c(ddsp_fft_plan_r2c_f64(s->MJ, 1), G, w->ch);
+    fftw_execute_dft_r2c(s->pl[log2i(s->MJ)].r2c, G, w->ch);
     for (int j = 0; j <= s->jphi; j++) {
         const double c = (j == 0 ? 1.0 : 2.0) * s->phi[j] / M;
         guh[j][0] += c * w->ch[j][0];
@@ -339,15 +352,16 @@ static void lowpass_adj(const scat_t *s, int M, double *G, work_t *w, fftw_compl
 
 /* From guh = dL/d(spectrum of |z|) (M/2+1; destroyed) to gout = dL/dz packed as
  * (dL/dRe, dL/dIm), then through the inverse DFT: w->out (M) = dL/d(c2c input). */
-static void envelope_adj(int M, fftw_complex *guh, const fftw_complex *z, work_t *w) {
+static void envelope_adj(const scat_t *s, int M, fftw_complex *guh, const fftw_complex *z,
+                         work_t *w) {
     for (int j = 1; j < M / 2; j++) guh[j][0] *= 0.5, guh[j][1] *= 0.5; /* adjoint of r2c */
-    fftw_execute_dft_c2r(ddsp_fft_plan_c2r_f64(M, 1), guh, w->r);
+    fftw_execute_dft_c2r(s->pl[log2i(M)].c2r, guh, w->r);
     for (int m = 0; m < M; m++) {
         const double a = hypot(z[m][0], z[m][1]), r = a > 0.0 ? w->r[m] / a : 0.0;
         w->in[m][0] = z[m][0] * r;
         w->in[m][1] = z[m][1] * r;
     }
-    fftw_execute_dft(ddsp_fft_plan_c2c_f64(M, 1, FFTW_FORWARD), w->in, w->out);
+    fftw_execute_dft(s->pl[log2i(M)].fwd, w->in, w->out);
 }
 
 /* Backward of row l, given G1 (MJ) and G2 (paths, MJ; NULL: no second order) (both
@@ -362,7 +376,7 @@ static void backward_row(const scat_t *s, int l, double *G1, double *G2, work_t 
         const filt_t *g = &s->f2[l2];
         memset(w->vh, 0, sizeof(fftw_complex) * ((size_t)g->M / 2 + 1));
         lowpass_adj(s, g->M, G2 + (size_t)(l2 - s->first2[l]) * (size_t)s->MJ, w, w->vh);
-        envelope_adj(g->M, w->vh, w->z2 + s->z2_off[l2], w);
+        envelope_adj(s, g->M, w->vh, w->z2 + s->z2_off[l2], w);
         for (int i = 0; i < g->nb; i++) { /* adjoint of filt_apply(g, uh, 1/M1) */
             const int j = g->lo + i, m = j % g->M;
             const double c = g->psi[i] / f->M;
@@ -371,7 +385,7 @@ static void backward_row(const scat_t *s, int l, double *G1, double *G2, work_t 
         }
     }
     lowpass_adj(s, f->M, G1, w, w->guh);
-    envelope_adj(f->M, w->guh, w->z, w);
+    envelope_adj(s, f->M, w->guh, w->z, w);
     for (int i = 0; i < f->nb; i++) {
         const int m = (f->lo + i) % f->M;
         const double c = f->psi[i] / s->P;
@@ -448,7 +462,7 @@ void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, c
                 }
                 /* adjoint of r2c: c2r counts interior bins twice (P is even) */
                 for (size_t j = 1; j + 1 < K; j++) gX[j][0] *= 0.5, gX[j][1] *= 0.5;
-                fftw_execute_dft_c2r(ddsp_fft_plan_c2r_f64(s->P, 1), gX, w->xp);
+                fftw_execute_dft_c2r(s->c2r_P, gX, w->xp);
                 for (size_t i = 0; i < N; i++) grad[b * N + i] = (float)w->xp[i];
             }
         }
