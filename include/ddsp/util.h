@@ -66,9 +66,10 @@ int ddsp_h5_read_f32(int64_t loc, const char *file, const char *name, float **ou
                      uint64_t *dims, int *rank);
 int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **out,
                      uint64_t *dims, int *rank);
-/* Read a scalar attribute of obj converted to int64 / double, or a string attribute into
- * buf (cap bytes, NUL-terminated, truncated). DDSP_ERR (message names it) if missing or of
- * another class. */
+/* Read a scalar attribute of obj converted to int64 / double, or a string attribute
+ * (fixed-length or variable-length, as h5py writes it) into buf (cap bytes, NUL-terminated).
+ * DDSP_ERR (message names it) if missing, of another class, or a string of cap bytes or more
+ * (never truncated). */
 int ddsp_h5_attr_get_i64(int64_t obj, const char *name, int64_t *v);
 int ddsp_h5_attr_get_f64(int64_t obj, const char *name, double *v);
 int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap);

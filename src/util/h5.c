@@ -187,26 +187,45 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
     if (H5Aexists((hid_t)obj, name) <= 0) return ddsp_error("missing attribute '%s'", name);
     hid_t a = H5Aopen((hid_t)obj, name, H5P_DEFAULT);
     if (a < 0) return ddsp_error("cannot open attribute '%s'", name);
-    hid_t ft = H5Aget_type(a);
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
     int rc = DDSP_ERR;
-    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
-        ddsp_error("attribute '%s' is not a fixed-length string", name);
+    if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) {
+        ddsp_error("attribute '%s' is not a single string", name);
+    } else if (H5Tis_variable_str(ft) > 0) {
+        /* variable-length, as h5py writes str attributes */
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        char *v = NULL;
+        if (H5Aread(a, mt, &v) < 0 || !v) {
+            ddsp_error("cannot read attribute '%s'", name);
+        } else if (strlen(v) >= cap) {
+            ddsp_error("attribute '%s' is too long (%zu characters, at most %zu)", name,
+                       strlen(v), cap - 1);
+        } else {
+            memcpy(buf, v, strlen(v) + 1);
+            rc = DDSP_OK;
+        }
+        if (v) H5free_memory(v);
+        H5Tclose(mt);
     } else {
         size_t len = H5Tget_size(ft);
         char *tmp = ddsp_alloc(len + 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, len + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
-        if (tmp && H5Aread(a, mt, tmp) >= 0) {
-            strncpy(buf, tmp, cap - 1);
-            buf[cap - 1] = '\0';
-            rc = DDSP_OK;
-        } else {
+        if (!tmp || H5Aread(a, mt, tmp) < 0) {
             ddsp_error("cannot read attribute '%s'", name);
+        } else if (strlen(tmp) >= cap) {
+            ddsp_error("attribute '%s' is too long (%zu characters, at most %zu)", name,
+                       strlen(tmp), cap - 1);
+        } else {
+            memcpy(buf, tmp, strlen(tmp) + 1);
+            rc = DDSP_OK;
         }
         H5Tclose(mt);
         ddsp_free(tmp);
     }
+    H5Sclose(sp);
     H5Tclose(ft);
     H5Aclose(a);
     return rc;
