@@ -7,7 +7,9 @@
  *   l2:    0.5 * sum (S_e - S_t)^2                                      (the DDSP paper's form)
  * means over frames x bins x batch; the loss is the sum over scales. log mode `magenta`
  * is ddsp.core.safe_log: log(S) for S > 0, log(1e-5) for S == 0 (no epsilon added).
- * Gradients use d|z|/dz = 0 at z = 0 (torch's convention), so they are exact subgradients.
+ * Gradients use d|z|/dz = 0 at z = 0 (torch's convention), so they are exact subgradients;
+ * a frame of digital silence (all its windowed samples 0) has S = 0 exactly, so a silent frame
+ * of the estimate gets no gradient and magenta's log of it is log(1e-5).
  *
  * Work is split into (batch item, scale) tasks run by OpenMP threads; each task works on
  * blocks of frames that fit in cache and writes its own gradient buffer, and the buffers
@@ -91,8 +93,8 @@ void ddsp_mss_backward(ddsp_mss *m, float *d_estimate, ddsp_mss_value *out,
                        const ddsp_mss_target *tgt, const float *target, const float *estimate,
                        size_t B, float dloss);
 
-/* Plain reference (no blocking, no OpenMP, libm log, double accumulation): same contract as
- * ddsp_mss_backward with d_estimate overwritten, for tests of the optimised path.
+/* Plain reference (one frame at a time, no OpenMP, libm log, everything in double): same
+ * contract as ddsp_mss_backward with d_estimate overwritten, for tests of the optimised path.
  * d_estimate may be NULL (loss only). DDSP_OK or DDSP_ERR. */
 int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_estimate,
                        const float *target, const float *estimate, size_t B, size_t N);

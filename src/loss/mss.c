@@ -40,8 +40,10 @@
 #define VPART(SFX, NAME)
 #endif
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +73,7 @@ typedef struct {
     fftwf_complex *Xt;      /* (nb, K) target spectrum */
     fftwf_complex *U;       /* (nb, K) dL/dX */
     float *St, *Lt;         /* (nb, K) target magnitude and its log term */
+    unsigned char *sil_t, *sil_e; /* (nb) silent frames of the block: target, estimate */
 } work_t;
 
 struct ddsp_mss {
@@ -81,7 +84,51 @@ struct ddsp_mss {
     work_t *work; /* (nthreads) */
     float *grad;  /* (max_batch, S, N) per-task gradients, summed over S in fixed order */
     double *part; /* (max_batch, S, 2) per-task sums of the two loss terms */
+    uint32_t *live_t, *live_e; /* (max_batch, N + 1) counts of non-zero samples (see silent) */
 };
+
+/* ------------------------------------------------------------------ silent frames
+ * A frame whose windowed samples are all zero (digital silence: the start of a file, an
+ * edited gap) has the spectrum 0 exactly, magnitude 0 and, since |z|' = 0 at 0, no gradient.
+ * The pair FFTs (two frames per complex transform) do not give that 0: they leave rounding
+ * noise of the other frame of the pair (~1e-16 of its size) in the silent one, with random
+ * phase. l1 turns any non-zero X into a gradient c X / |X| of full size; magenta's log(S)
+ * turns S = 1e-17 into log 1e-17 instead of log 1e-5. So silent frames are found from the
+ * samples and their spectra set to exactly 0.
+ *
+ * live[i] counts the samples x[0 .. i) that are not zero (|x| >= FLT_MIN: subnormal samples
+ * are zero under the flush-to-zero mode -ffast-math sets). */
+static void count_live(uint32_t *restrict live, const float *restrict x, size_t N) {
+    uint32_t c = 0;
+    live[0] = 0;
+    for (size_t i = 0; i < N; i++) {
+        c += fabsf(x[i]) >= FLT_MIN;
+        live[i + 1] = c;
+    }
+}
+
+/* Frame starting at sample `start` of size n silent? Its first sample has window weight 0
+ * (periodic Hann), so only samples start+1 .. start+n-1 (those < N) count. */
+static inline int frame_silent(const uint32_t *live, size_t N, size_t start, int n) {
+    size_t lo = start + 1, hi = start + (size_t)n;
+    lo = lo < N ? lo : N;
+    hi = hi < N ? hi : N;
+    return live[hi] == live[lo];
+}
+
+/* sil[j] = 1 where frame f0 + j of a block (j < cnt) is silent; returns how many are. */
+static size_t block_silent(unsigned char *sil, const uint32_t *live, size_t N, int n, int hop,
+                           size_t f0, size_t cnt) {
+    size_t any = 0;
+    for (size_t j = 0; j < cnt; j++)
+        any += sil[j] = (unsigned char)frame_silent(live, N, (f0 + j) * (size_t)hop, n);
+    return any;
+}
+
+/* Zero the spectra (rows of K complex values) of the silent frames of a block. */
+#define ZERO_SILENT(X, sil, cnt, K)                                                            \
+    for (size_t j_ = 0; j_ < (cnt); j_++)                                                      \
+        if ((sil)[j_]) memset((X)[j_ * (K)], 0, sizeof((X)[0]) * (K));
 
 /* ------------------------------------------------------------------ config */
 void ddsp_mss_config_default(ddsp_mss_config *c) {
@@ -195,12 +242,14 @@ void ddsp_mss_free(ddsp_mss *m) {
             work_t *w = &m->work[t];
             ddsp_free(w->zp), ddsp_free(w->Zp), ddsp_free(w->zd), ddsp_free(w->Zd);
             ddsp_free(w->Xd), ddsp_free(w->Xf), ddsp_free(w->Xt), ddsp_free(w->U);
-            ddsp_free(w->St), ddsp_free(w->Lt);
+            ddsp_free(w->St), ddsp_free(w->Lt), ddsp_free(w->sil_t), ddsp_free(w->sil_e);
         }
         free(m->work);
     }
     ddsp_free(m->grad);
     ddsp_free(m->part);
+    ddsp_free(m->live_t);
+    ddsp_free(m->live_e);
     free(m);
 }
 
@@ -214,7 +263,8 @@ ddsp_mss *ddsp_mss_init(const ddsp_mss_config *c, size_t max_batch, size_t N) {
     m->N = N;
     m->max_batch = max_batch;
     const int S = c->n_scales;
-    size_t blk_r = 0, blk_c = 0; /* largest block: pair rows (np * n) / bins (nb * K) */
+    size_t blk_r = 0, blk_c = 0, blk_f = 0; /* largest block: pair rows (np * n) / bins (nb *
+                                                K) / frames (nb) */
     for (int s = 0; s < S; s++) {
         scale_t *sc = &m->sc[s];
         sc->n = c->scales[s];
@@ -251,6 +301,7 @@ ddsp_mss *ddsp_mss_init(const ddsp_mss_config *c, size_t max_batch, size_t N) {
         sc->fwdd_rem = pr && exact ? ddsp_fft_plan_c2c_f64(n, pr, FFTW_FORWARD) : NULL;
         if (sc->np_full * (size_t)n > blk_r) blk_r = sc->np_full * (size_t)n;
         if (sc->nb * (size_t)sc->K > blk_c) blk_c = sc->nb * (size_t)sc->K;
+        if (sc->nb > blk_f) blk_f = sc->nb;
     }
     m->nthreads = omp_get_max_threads();
     m->work = calloc((size_t)m->nthreads, sizeof *m->work);
@@ -267,13 +318,17 @@ ddsp_mss *ddsp_mss_init(const ddsp_mss_config *c, size_t max_batch, size_t N) {
         w->U = ddsp_alloc(sizeof(fftwf_complex) * blk_c);
         w->St = ddsp_alloc(sizeof(float) * blk_c);
         w->Lt = ddsp_alloc(sizeof(float) * blk_c);
+        w->sil_t = ddsp_alloc(blk_f);
+        w->sil_e = ddsp_alloc(blk_f);
         if (!w->zp || !w->Zp || !w->zd || !w->Zd || !w->Xd || !w->Xf || !w->Xt || !w->U ||
-            !w->St || !w->Lt)
+            !w->St || !w->Lt || !w->sil_t || !w->sil_e)
             goto oom;
     }
     m->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)S * N);
     m->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)S * 2);
-    if (!m->grad || !m->part) goto oom;
+    m->live_t = ddsp_alloc(sizeof(uint32_t) * max_batch * (N + 1));
+    m->live_e = ddsp_alloc(sizeof(uint32_t) * max_batch * (N + 1));
+    if (!m->grad || !m->part || !m->live_t || !m->live_e) goto oom;
     return m;
 oom:
     ddsp_mss_free(m);
@@ -366,8 +421,10 @@ static void mag_log64(float *restrict S, float *restrict L, const double *restri
  * reference in float, 1e-7 in double). The double buffers are free here: the estimate's
  * spectrum is computed into them only after St/Lt have been taken. */
 static void target_block(const ddsp_mss *m, const scale_t *sc, work_t *w, const float *x,
-                         size_t f0, size_t cnt, int want_log) {
+                         const uint32_t *live, size_t f0, size_t cnt, int want_log) {
     const int full = cnt == sc->nb;
+    const unsigned char *sil = w->sil_t;
+    const size_t any = block_silent(w->sil_t, live, m->N, sc->n, sc->hop, f0, cnt);
 #ifdef DDSP_MSS_AVX512
     if (sc->fused) {
         /* S only: the fused loss kernels never read the log term */
@@ -376,7 +433,8 @@ static void target_block(const ddsp_mss *m, const scale_t *sc, work_t *w, const 
         fftw_execute_dft(full ? sc->fwdd_full : sc->fwdd_rem, w->zd, w->Zd);
         for (size_t j = 0; j < cnt; j += 2)
             vpair_mag(&w->Zd[(j / 2) * n][0], w->St + j * K,
-                      j + 1 < cnt ? w->St + (j + 1) * K : NULL, sc->n);
+                      j + 1 < cnt ? w->St + (j + 1) * K : NULL, sc->n,
+                      (unsigned)sil[j] | (j + 1 < cnt ? (unsigned)sil[j + 1] << 1 : 0u));
         if (want_log) {
             const float eps = DDSP_MSS_LOG_EPS;
             for (size_t i = 0; i < cnt * K; i++) w->Lt[i] = ddsp_logf(w->St[i] + eps);
@@ -389,11 +447,13 @@ static void target_block(const ddsp_mss *m, const scale_t *sc, work_t *w, const 
         ddsp_stft_frame_pairs_f64(w->zd, x, m->N, sc->n, sc->hop, f0, cnt, sc->wind);
         fftw_execute_dft(full ? sc->fwdd_full : sc->fwdd_rem, w->zd, w->Zd);
         ddsp_stft_pair_split_f64(w->Xd, w->Zd, sc->n, cnt);
+        if (any) ZERO_SILENT(w->Xd, sil, cnt, (size_t)sc->K)
         mag_log64(w->St, w->Lt, &w->Xd[0][0], cnt * (size_t)sc->K, m->cfg.log_mode);
     } else {
         ddsp_stft_frame_pairs(w->zp, x, m->N, sc->n, sc->hop, f0, cnt, sc->win);
         fftwf_execute_dft(full ? sc->fwd_full : sc->fwd_rem, w->zp, w->Zp);
         ddsp_stft_pair_split(w->Xt, w->Zp, sc->n, cnt);
+        if (any) ZERO_SILENT(w->Xt, sil, cnt, (size_t)sc->K)
         mag_log32(w->St, w->Lt, &w->Xt[0][0], cnt * (size_t)sc->K, m->cfg.log_mode);
     }
 }
@@ -402,7 +462,11 @@ void ddsp_mss_target_compute(ddsp_mss *m, ddsp_mss_target *t, const float *targe
     DDSP_ASSERT(B <= t->batch, "target batch %zu > allocated %zu", B, t->batch);
     const int S = m->cfg.n_scales;
     const int nt = omp_get_max_threads() < m->nthreads ? omp_get_max_threads() : m->nthreads;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+    for (size_t b = 0; b < B; b++) count_live(m->live_t + b * (m->N + 1), target + b * m->N, m->N);
+#pragma omp for schedule(dynamic, 1)
     for (size_t task = 0; task < B * (size_t)S; task++) {
         const int s = (int)(task / B);
         const size_t b = task % B;
@@ -411,11 +475,12 @@ void ddsp_mss_target_compute(ddsp_mss *m, ddsp_mss_target *t, const float *targe
         const size_t K = (size_t)sc->K;
         for (size_t f0 = 0; f0 < sc->F; f0 += sc->nb) {
             size_t cnt = sc->F - f0 < sc->nb ? sc->F - f0 : sc->nb;
-            target_block(m, sc, w, target + b * m->N, f0, cnt, 1);
+            target_block(m, sc, w, target + b * m->N, m->live_t + b * (m->N + 1), f0, cnt, 1);
             size_t off = (b * sc->F + f0) * K;
             memcpy(t->mag[s] + off, w->St, sizeof(float) * cnt * K);
             memcpy(t->logmag[s] + off, w->Lt, sizeof(float) * cnt * K);
         }
+    }
     }
 }
 
@@ -551,7 +616,7 @@ static float grad_const(const ddsp_mss_config *c, const scale_t *sc, size_t B, f
 /* ------------------------------------------------------------------ one task */
 #ifdef DDSP_MSS_AVX512
 typedef void (*vpair_fn)(const double *, float *, const float *, const float *, const float *,
-                         int, float, vpair_sums *);
+                         int, float, unsigned, vpair_sums *);
 
 /* run_task for a fused scale: per block, target S (given or computed), the estimate's
  * double c2c, then one vpair kernel per frame pair that leaves U in pair layout for the
@@ -560,6 +625,7 @@ static void run_task_fused(ddsp_mss *m, const scale_t *sc, work_t *w, size_t b, 
                            const ddsp_mss_target *tgt, const float *target, const float *est,
                            float c, int grad, float *g) {
     const size_t N = m->N, K = (size_t)sc->K, n = (size_t)sc->n, S = (size_t)m->cfg.n_scales;
+    const uint32_t *live_e = m->live_e + b * (N + 1), *live_t = m->live_t + b * (N + 1);
     const vpair_fn kern = m->cfg.type == DDSP_MSS_L1   ? vpair_l1
                           : m->cfg.type == DDSP_MSS_L2 ? vpair_l2
                                                        : vpair_l1log_add;
@@ -572,14 +638,17 @@ static void run_task_fused(ddsp_mss *m, const scale_t *sc, work_t *w, size_t b, 
         if (tgt) {
             St = tgt->mag[s] + (b * sc->F + f0) * K;
         } else {
-            target_block(m, sc, w, target + b * N, f0, cnt, 0);
+            target_block(m, sc, w, target + b * N, live_t, f0, cnt, 0);
             St = w->St;
         }
+        const unsigned char *sil = w->sil_e;
+        block_silent(w->sil_e, live_e, N, sc->n, sc->hop, f0, cnt);
         ddsp_stft_frame_pairs_f64(w->zd, est + b * N, N, sc->n, sc->hop, f0, cnt, sc->wind);
         fftw_execute_dft(full ? sc->fwdd_full : sc->fwdd_rem, w->zd, w->Zd);
         for (size_t j = 0; j < cnt; j += 2)
             kern(&w->Zd[(j / 2) * n][0], &w->zp[(j / 2) * n][0], St + j * K,
-                 j + 1 < cnt ? St + (j + 1) * K : NULL, sc->cfac, sc->n, c, &acc);
+                 j + 1 < cnt ? St + (j + 1) * K : NULL, sc->cfac, sc->n, c,
+                 (unsigned)sil[j] | (j + 1 < cnt ? (unsigned)sil[j + 1] << 1 : 0u), &acc);
         if (grad) {
             fftwf_execute_dft(full ? sc->bwd_full : sc->bwd_rem, w->zp, w->Zp);
             ddsp_stft_overlap_add_pairs(g, N, w->Zp, sc->n, sc->hop, f0, cnt, sc->win);
@@ -619,17 +688,20 @@ static void run_task(ddsp_mss *m, size_t b, int s, size_t B, const ddsp_mss_targ
             St = tgt->mag[s] + (b * sc->F + f0) * K;
             Lt = tgt->logmag[s] + (b * sc->F + f0) * K;
         } else {
-            target_block(m, sc, w, target + b * N, f0, cnt, 0);
+            target_block(m, sc, w, target + b * N, m->live_t + b * (N + 1), f0, cnt, 0);
             St = w->St, Lt = w->Lt;
         }
+        const size_t any = block_silent(w->sil_e, m->live_e + b * (N + 1), N, sc->n, sc->hop, f0, cnt);
         if (exact) {
             ddsp_stft_frame_pairs_f64(w->zd, est + b * N, N, sc->n, sc->hop, f0, cnt, sc->wind);
             fftw_execute_dft(full ? sc->fwdd_full : sc->fwdd_rem, w->zd, w->Zd);
             ddsp_stft_pair_split_f64(w->Xd, w->Zd, sc->n, cnt);
+            if (any) ZERO_SILENT(w->Xd, w->sil_e, cnt, K)
         } else {
             ddsp_stft_frame_pairs(w->zp, est + b * N, N, sc->n, sc->hop, f0, cnt, sc->win);
             fftwf_execute_dft(full ? sc->fwd_full : sc->fwd_rem, w->zp, w->Zp);
             ddsp_stft_pair_split(w->Xf, w->Zp, sc->n, cnt);
+            if (any) ZERO_SILENT(w->Xf, w->sil_e, cnt, K)
         }
         for (size_t j = 0; j < cnt; j++) {
             float acc[2];
@@ -662,6 +734,12 @@ static void run(ddsp_mss *m, float *d_est, ddsp_mss_value *out, const ddsp_mss_t
     const int nt = omp_get_max_threads() < m->nthreads ? omp_get_max_threads() : m->nthreads;
 #pragma omp parallel num_threads(nt)
     {
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < (tgt ? 1 : 2) * B; i++) {
+            const size_t b = i % B;
+            if (i < B) count_live(m->live_e + b * (N + 1), est + b * N, N);
+            else count_live(m->live_t + b * (N + 1), target + b * N, N);
+        }
 #pragma omp for schedule(dynamic, 1)
         for (size_t task = 0; task < B * S; task++)
             run_task(m, task % B, (int)(task / B), B, tgt, target, est, dloss, grad);

@@ -342,11 +342,18 @@ static inline void vp_renorm(__m512 *E, __m512 *P, __m512 *Q) {
 }
 
 /* One row: loss terms of frames a (St_a = Sa) and b (Sb; NULL when the row holds frame a
- * only), U written into Zo (n complex floats). Z: (n) complex doubles; Sa, Sb, cf: (n/2+1). */
+ * only), U written into Zo (n complex floats). Z: (n) complex doubles; Sa, Sb, cf: (n/2+1).
+ * silent: bit 0 / bit 1 set when the estimate's frame a / b is all zeros. Its spectrum is then
+ * exactly 0 (S_e = 0: no gradient, |z|' = 0 at 0), not the rounding noise that the other
+ * frame of the pair leaves in it: that noise has random phase, and l1 turns it into a
+ * gradient of full size (c X / |X|) however small |X| is. */
 #define DEFINE_VPAIR(NAME)                                                                     \
 static void vpair_##NAME(const double *restrict Z, float *restrict Zo, const float *Sa,       \
-                         const float *Sb, const float *cf, int n, float c, vpair_sums *acc) {  \
+                         const float *Sb, const float *cf, int n, float c, unsigned silent,    \
+                         vpair_sums *acc) {                                                    \
+    /* lb: frame b exists (its target is read); ma, mb: the estimate's frame is not silent */ \
     const __mmask16 lb = Sb ? 0xffff : 0;                                                      \
+    const __mmask16 ma = (silent & 1) ? 0 : 0xffff, mb = (silent & 2) ? 0 : lb;                \
     if (!Sb) Sb = Sa; /* read nothing through it (mask 0), but never from NULL */             \
     const __m512 vc = _mm512_set1_ps(c);                                                       \
     __m512 a0 = _mm512_setzero_ps(), E = _mm512_setzero_ps();                                  \
@@ -360,7 +367,8 @@ static void vpair_##NAME(const double *restrict Z, float *restrict Zo, const flo
     /* bin 0 */                                                                                \
     vp_load0(Z, zk, zm);                                                                       \
     vp_split(zk, zm, &ar, &ai, &br, &bn);                                                      \
-    br = _mm512_maskz_mov_ps(lb, br), bn = _mm512_maskz_mov_ps(lb, bn);                        \
+    ar = _mm512_maskz_mov_ps(ma, ar), ai = _mm512_maskz_mov_ps(ma, ai);                        \
+    br = _mm512_maskz_mov_ps(mb, br), bn = _mm512_maskz_mov_ps(mb, bn);                        \
     {                                                                                          \
         const __m512 ccf = _mm512_mul_ps(vc, _mm512_maskz_loadu_ps(1, cf));                    \
         const __m512 qa = vp_##NAME(ar, ai, _mm512_maskz_loadu_ps(1, Sa), ccf, &a0, &E, &Pa, &Qa); \
@@ -372,7 +380,8 @@ static void vpair_##NAME(const double *restrict Z, float *restrict Zo, const flo
     for (int k = 1, g = 0; k + 15 <= n / 2; k += 16, g++) {                                    \
         vp_load(Z, n, k, zk, zm);                                                              \
         vp_split(zk, zm, &ar, &ai, &br, &bn);                                                  \
-        br = _mm512_maskz_mov_ps(lb, br), bn = _mm512_maskz_mov_ps(lb, bn);                    \
+        ar = _mm512_maskz_mov_ps(ma, ar), ai = _mm512_maskz_mov_ps(ma, ai);                    \
+        br = _mm512_maskz_mov_ps(mb, br), bn = _mm512_maskz_mov_ps(mb, bn);                    \
         const __m512 ccf = _mm512_mul_ps(vc, _mm512_loadu_ps(cf + k));                         \
         const __m512 qa = vp_##NAME(ar, ai, _mm512_loadu_ps(Sa + k), ccf, &a0, &E, &Pa, &Qa);  \
         const __m512 qb = vp_##NAME(br, bn, _mm512_maskz_loadu_ps(lb, Sb + k), ccf, &a0, &E, &Pb, &Qb); \
@@ -399,19 +408,23 @@ DEFINE_VPAIR(l1)
 DEFINE_VPAIR(l2)
 
 /* Target side of a row: S_a = |X_a| into Sa, S_b into Sb (NULL: frame a only), (n/2+1) each,
- * by the same operations as the loss kernels (so a signal against itself gives exactly 0). */
-static void vpair_mag(const double *restrict Z, float *restrict Sa, float *restrict Sb, int n) {
+ * by the same operations as the loss kernels (so a signal against itself gives exactly 0).
+ * silent: bit 0 / bit 1 set when frame a / b is all zeros: its magnitudes are exactly 0
+ * (the pair's FFT would leave rounding noise of the other frame there). */
+static void vpair_mag(const double *restrict Z, float *restrict Sa, float *restrict Sb, int n,
+                      unsigned silent) {
+    const __mmask16 ma = (silent & 1) ? 0 : 0xffff, mb = (silent & 2) ? 0 : 0xffff;
     __m512d zk[4], zm[4];
     __m512 ar, ai, br, bn;
     vp_load0(Z, zk, zm);
     vp_split(zk, zm, &ar, &ai, &br, &bn);
-    _mm512_mask_storeu_ps(Sa, 1, vp_mag(ar, ai));
-    if (Sb) _mm512_mask_storeu_ps(Sb, 1, vp_mag(br, bn));
+    _mm512_mask_storeu_ps(Sa, 1, _mm512_maskz_mov_ps(ma, vp_mag(ar, ai)));
+    if (Sb) _mm512_mask_storeu_ps(Sb, 1, _mm512_maskz_mov_ps(mb, vp_mag(br, bn)));
     for (int k = 1; k + 15 <= n / 2; k += 16) {
         vp_load(Z, n, k, zk, zm);
         vp_split(zk, zm, &ar, &ai, &br, &bn);
-        _mm512_storeu_ps(Sa + k, vp_mag(ar, ai));
-        if (Sb) _mm512_storeu_ps(Sb + k, vp_mag(br, bn));
+        _mm512_storeu_ps(Sa + k, _mm512_maskz_mov_ps(ma, vp_mag(ar, ai)));
+        if (Sb) _mm512_storeu_ps(Sb + k, _mm512_maskz_mov_ps(mb, vp_mag(br, bn)));
     }
 }
 

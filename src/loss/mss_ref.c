@@ -1,12 +1,19 @@
 /* Plain reference of the MSS loss and gradient: one frame at a time, no blocking, no
- * threads, libm log, double arithmetic after the (float) FFT. Tests check the optimised
- * ddsp_mss_backward against it; it is not used by training. */
+ * threads, libm log, all in double (window, FFT, magnitudes, adjoint). A frame of zeros has
+ * the spectrum 0 exactly here, as in the float64 PyTorch reference. Tests check the
+ * optimised ddsp_mss_backward against it; it is not used by training. */
 #include "ddsp/dsp.h"
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
 #include <math.h>
 #include <string.h>
+
+/* fr (n) = x[start + m] * w[m], zero past N */
+static void frame(double *fr, const float *x, size_t N, int n, size_t start, const double *w) {
+    for (int m = 0; m < n; m++)
+        fr[m] = start + (size_t)m < N ? (double)x[start + (size_t)m] * w[m] : 0.0;
+}
 
 static double sgn(double x) {
     return (double)(x > 0) - (double)(x < 0);
@@ -19,10 +26,10 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
     if (d_estimate) memset(d_estimate, 0, sizeof(float) * B * N);
     int nmax = 0;
     for (int s = 0; s < c->n_scales; s++) nmax = c->scales[s] > nmax ? c->scales[s] : nmax;
-    float *w = ddsp_alloc(sizeof(float) * (size_t)nmax);
-    float *fr = ddsp_alloc(sizeof(float) * (size_t)nmax);
-    fftwf_complex *Xt = ddsp_alloc(sizeof(fftwf_complex) * (size_t)(nmax / 2 + 1));
-    fftwf_complex *Xe = ddsp_alloc(sizeof(fftwf_complex) * (size_t)(nmax / 2 + 1));
+    double *w = ddsp_alloc(sizeof(double) * (size_t)nmax);
+    double *fr = ddsp_alloc(sizeof(double) * (size_t)nmax);
+    fftw_complex *Xt = ddsp_alloc(sizeof(fftw_complex) * (size_t)(nmax / 2 + 1));
+    fftw_complex *Xe = ddsp_alloc(sizeof(fftw_complex) * (size_t)(nmax / 2 + 1));
     double *g = ddsp_alloc(sizeof(double) * N);
     if (!w || !fr || !Xt || !Xe || !g) {
         ddsp_free(w), ddsp_free(fr), ddsp_free(Xt), ddsp_free(Xe), ddsp_free(g);
@@ -33,16 +40,16 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
         const int n = c->scales[s], hop = ddsp_mss_hop(c, n), K = n / 2 + 1;
         const size_t F = ddsp_stft_nframes(N, hop);
         const double mean = 1.0 / ((double)B * (double)F * (double)K);
-        fftwf_plan r2c = ddsp_fft_plan_r2c(n, 1), c2r = ddsp_fft_plan_c2r(n, 1);
-        ddsp_hann_periodic(w, n);
+        fftw_plan r2c = ddsp_fft_plan_r2c_f64(n, 1), c2r = ddsp_fft_plan_c2r_f64(n, 1);
+        ddsp_hann_periodic_f64(w, n);
         double acc = 0.0;
         for (size_t b = 0; b < B; b++) {
             memset(g, 0, sizeof(double) * N);
             for (size_t f = 0; f < F; f++) {
-                ddsp_stft_frames(fr, target + b * N, N, n, hop, f, 1, w);
-                fftwf_execute_dft_r2c(r2c, fr, Xt);
-                ddsp_stft_frames(fr, estimate + b * N, N, n, hop, f, 1, w);
-                fftwf_execute_dft_r2c(r2c, fr, Xe);
+                frame(fr, target + b * N, N, n, f * (size_t)hop, w);
+                fftw_execute_dft_r2c(r2c, fr, Xt);
+                frame(fr, estimate + b * N, N, n, f * (size_t)hop, w);
+                fftw_execute_dft_r2c(r2c, fr, Xe);
                 for (int k = 0; k < K; k++) {
                     double st = hypot(Xt[k][0], Xt[k][1]), se = hypot(Xe[k][0], Xe[k][1]);
                     double ds;
@@ -67,14 +74,14 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
                     }
                     double wk = (k == 0 || k == K - 1) ? 1.0 : 0.5;
                     double r = se > 0 ? ds * wk / se : 0.0;
-                    Xe[k][0] = (float)(Xe[k][0] * r);
-                    Xe[k][1] = (float)(Xe[k][1] * r);
+                    Xe[k][0] *= r;
+                    Xe[k][1] *= r;
                 }
                 if (d_estimate) {
-                    fftwf_execute_dft_c2r(c2r, Xe, fr);
+                    fftw_execute_dft_c2r(c2r, Xe, fr);
                     size_t start = f * (size_t)hop;
                     for (int mm = 0; mm < n && start + (size_t)mm < N; mm++)
-                        g[start + (size_t)mm] += (double)fr[mm] * w[mm];
+                        g[start + (size_t)mm] += fr[mm] * w[mm];
                 }
             }
             if (d_estimate)
