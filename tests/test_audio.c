@@ -8,6 +8,7 @@
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[] = "/tmp/ddsp_test_audio_XXXXXX";
@@ -45,6 +46,42 @@ int main(int argc, char **argv) {
     CHECK(ddsp_audio_read(p, &b) == DDSP_OK && b.n == 1000 && !memcmp(b.x, a.x, 4000),
           "float WAV round trip");
     ddsp_audio_free(&b);
+    /* the header is the standard one for float (sox warned on libsndfile's): fmt of 18
+     * bytes, format 3, cbSize 0, then a fact chunk with the sample count, then data */
+    {
+        unsigned char h[58];
+        FILE *hf = fopen(p, "rb");
+        CHECK(hf && fread(h, 1, sizeof h, hf) == sizeof h, "read back the header");
+        if (hf) fclose(hf);
+#define U16(o) ((unsigned)h[o] | (unsigned)h[(o) + 1] << 8)
+#define U32(o) (U16(o) | (unsigned)U16((o) + 2) << 16)
+        CHECK(!memcmp(h, "RIFF", 4) && U32(4) == 50 + 4000 && !memcmp(h + 8, "WAVEfmt ", 8) &&
+                  U32(16) == 18 && U16(20) == 3 && U16(22) == 1 && U32(24) == 16000 &&
+                  U32(28) == 64000 && U16(32) == 4 && U16(34) == 32 && U16(36) == 0 &&
+                  !memcmp(h + 38, "fact", 4) && U32(42) == 4 && U32(46) == 1000 &&
+                  !memcmp(h + 50, "data", 4) && U32(54) == 4000,
+              "float WAV header is not the standard 18-byte fmt + fact layout");
+#undef U32
+#undef U16
+    }
+    /* paths longer than libsndfile's 1 KB name buffer: write and read */
+    {
+        char deep[2600];
+        size_t len = (size_t)snprintf(deep, sizeof deep, "%s", tmpdir);
+        for (int k = 0; k < 10; k++) {
+            len += (size_t)snprintf(deep + len, sizeof deep - len, "/%0200d", k);
+            mkdir(deep, 0755);
+        }
+        snprintf(deep + len, sizeof deep - len, "/long.wav");
+        CHECK(ddsp_audio_write(deep, a.x, 500, 16000) == DDSP_OK, "long path write: %s",
+              ddsp_last_error());
+        CHECK(ddsp_audio_read(deep, &b) == DDSP_OK && b.n == 500 && !memcmp(b.x, a.x, 2000),
+              "long path (%zu chars) read: %s", strlen(deep), ddsp_last_error());
+        ddsp_audio_free(&b);
+        snprintf(deep + len, sizeof deep - len, "/missing.wav");
+        CHECK(ddsp_audio_read(deep, &b) == DDSP_ERR && strstr(ddsp_last_error(), "missing.wav: no such file"),
+              "long path error keeps its reason: '%.60s...'", ddsp_last_error());
+    }
     ddsp_audio_free(&a);
 
     /* stereo int16: downmix is the mean of the channels */

@@ -29,7 +29,8 @@ int ddsp_audio_resample(ddsp_audio *a, int sample_rate, const char *what);
 /* ddsp_audio_read + ddsp_audio_resample to `sample_rate` (0 keeps the file's rate). */
 int ddsp_audio_load(const char *path, int sample_rate, ddsp_audio *out);
 
-/* Write N mono float samples as a 32-bit float WAV. DDSP_OK or DDSP_ERR. */
+/* Write N mono float samples as a 32-bit IEEE-float WAV with the standard header (fmt with
+ * cbSize, fact chunk). DDSP_OK or DDSP_ERR naming the file and the reason. */
 int ddsp_audio_write(const char *path, const float *x, size_t n, int sample_rate);
 
 #endif

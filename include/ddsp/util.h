@@ -9,6 +9,7 @@
 #ifndef DDSP_UTIL_H
 #define DDSP_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,8 +19,13 @@
 /* Record a one-line, printf-style error message (replaces the previous one) and return
  * DDSP_ERR, so `return ddsp_error("%s: not a WAV file", path);` reads naturally. */
 int ddsp_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The last message recorded by ddsp_error() on this thread ("" if none). */
+/* The last message recorded by ddsp_error() on this thread ("" if none). Messages hold up
+ * to 16 KB (three full paths and their reason); a longer one loses its middle, never its
+ * end, which carries the reason. */
 const char *ddsp_last_error(void);
+/* vsnprintf into buf (cap bytes) that cuts an over-long message in the middle (" [...] ")
+ * instead of at the end. */
+void ddsp_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 
 void ddsp_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 4, 5)));
@@ -46,6 +52,34 @@ double ddsp_now(void);
  * a no-op. */
 void *ddsp_alloc(size_t bytes);
 void ddsp_free(void *p);
+
+/* ---------------------------------------------------------------- temporary files
+ * Outputs are written under a temporary name beside their final name and published by a
+ * rename, so a reader never sees half a file. The temporary name carries the writer's host
+ * and pid, FINAL.tmp-HOST-PID: concurrent jobs never share one, and a leftover of a writer
+ * that no longer runs can be told from a live writer's file. */
+/* buf (cap bytes) <- the temporary name for final_path. DDSP_ERR if it does not fit. */
+int ddsp_tmp_name(char *buf, size_t cap, const char *final_path);
+/* Remember a temporary for removal by the handlers of ddsp_tmp_signals (up to 8 at once);
+ * forget it once published or removed (ddsp_tmp_publish forgets it). */
+void ddsp_tmp_track(const char *path);
+void ddsp_tmp_forget(const char *path);
+/* For commands without signal handling of their own: SIGINT, SIGTERM, SIGHUP, SIGUSR1/2
+ * remove the tracked temporaries, then end the process as the signal would (a signal
+ * ignored at start stays ignored); SIGXFSZ is ignored, so a write past ulimit -f fails with
+ * a message. */
+void ddsp_tmp_signals(void);
+/* Remove leftovers of final_path (FINAL.tmp-HOST-PID of a writer on this host that no
+ * longer runs); never a live writer's file. Returns how many were removed (each logged). */
+int ddsp_tmp_sweep(const char *final_path);
+/* The same for every file of folder dir; with legacy_prefix also the old fixed names
+ * PREFIX*.h5.tmp (only where the caller knows no other writer can be: a locked run folder). */
+int ddsp_tmp_sweep_dir(const char *dir, const char *legacy_prefix);
+/* Publish tmp as final_path. replace: rename over an existing file; otherwise fail if
+ * final_path exists (atomically: a hard link, so a job only ever publishes its own file and
+ * never replaces one that appeared meanwhile). tmp is gone afterwards either way. DDSP_OK
+ * or DDSP_ERR naming final_path and the reason. */
+int ddsp_tmp_publish(const char *tmp, const char *final_path, int replace);
 
 /* ---------------------------------------------------------------- HDF5 helpers
  * All return DDSP_OK or DDSP_ERR (with a message naming file and object). `loc` is an

@@ -5,6 +5,8 @@
 #include "ddsp/util.h"
 
 #include <hdf5.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,11 +182,12 @@ done:
 
 int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
                          const ddsp_landscape *l) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    char tmp[PATH_MAX];
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     ddsp_h5_quiet();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file", path);
+    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
+    ddsp_tmp_track(tmp);
     int rc = DDSP_ERR;
     hid_t g = H5I_INVALID_HID;
     const int n = l->grid, n2 = l->n_vary == 2 ? n : 1, total = n * n2;
@@ -236,8 +239,8 @@ int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
 done:
     if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", path);
-    if (rc == DDSP_OK && rename(tmp, path) != 0)
-        rc = ddsp_error("%s: cannot rename %s into place", path, tmp);
-    if (rc != DDSP_OK) unlink(tmp);
+    if (rc == DDSP_OK) return ddsp_tmp_publish(tmp, path, 1);
+    unlink(tmp);
+    ddsp_tmp_forget(tmp);
     return rc;
 }

@@ -8,7 +8,9 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
+#include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,10 +76,11 @@ done:
 
 static int write_out(const char *path, const ddsp_jacobian *j, size_t fb, size_t fe,
                      const char *source) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    char tmp[PATH_MAX];
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file", path);
+    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
+    ddsp_tmp_track(tmp);
     uint64_t dn[1] = {j->n_sigma}, dv[2] = {j->k, j->n_in}, dc[1] = {j->n_controls};
     int64_t region[2] = {(int64_t)j->region[0], (int64_t)j->region[1]};
     int bad = ddsp_h5_attr_str(f, "format", "ddsp-jacobian") ||
@@ -97,8 +100,9 @@ static int write_out(const char *path, const ddsp_jacobian *j, size_t fb, size_t
               ddsp_h5_write_f64(f, "V", j->V, 2, dv) ||
               (j->null_share && ddsp_h5_write_f64(f, "null_share", j->null_share, 1, dc));
     if (H5Fclose(f) < 0) bad = 1;
-    if (!bad && rename(tmp, path) == 0) return DDSP_OK;
+    if (!bad) return ddsp_tmp_publish(tmp, path, 1);
     unlink(tmp);
+    ddsp_tmp_forget(tmp);
     return ddsp_error("%s: cannot write (%s)", path, bad ? "HDF5 error" : "rename failed");
 }
 
@@ -127,7 +131,7 @@ int cmd_jacobian(int argc, char **argv) {
         } else if ((r = cli_str_opts(argc, argv, &i, strs))) {
             if (r < 0) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--rank", &v))) {
-            if (r < 0 || cli_parse_size("--rank", v, &rank)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--rank", v, &rank, 1, 100000)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--method", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (!strcmp(v, "dense")) method = DDSP_JACOBIAN_DENSE;
@@ -137,7 +141,7 @@ int cmd_jacobian(int argc, char **argv) {
                 return EXIT_USAGE;
             }
         } else if ((r = cli_opt(argc, argv, &i, "--seconds", &v))) {
-            if (r < 0 || cli_parse_double("--seconds", v, &seconds)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_double("--seconds", v, &seconds, 1e-3, 600.0)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--scales", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_mss_parse_scales(&mc, v) || ddsp_mss_config_check(&mc)) {
@@ -152,10 +156,6 @@ int cmd_jacobian(int argc, char **argv) {
     if (!out) return cli_fail("jacobian", "--out J.h5 is required"), EXIT_USAGE;
     if (!controls == !(ckpt || in) || (!controls && (!ckpt || !in))) {
         cli_fail("jacobian", "give either --ckpt CKPT --in AUDIO, or --controls FILE.h5");
-        return EXIT_USAGE;
-    }
-    if (!(seconds > 0 && seconds <= 600)) {
-        cli_fail("jacobian", "--seconds %g not in (0, 600]", seconds);
         return EXIT_USAGE;
     }
     size_t fb = 0, fe = 0;

@@ -6,7 +6,9 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
+#include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,11 +52,12 @@ typedef struct {
 static int write_grad_file(const char *path, const ddsp_mss_config *c, const result_t *v,
                            const float *grad, const float *t, const float *e, size_t N, int sr,
                            const char *tpath, const char *epath) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    char tmp[PATH_MAX];
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     ddsp_h5_quiet();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file", tmp);
+    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
+    ddsp_tmp_track(tmp);
     int rc = DDSP_ERR;
     hid_t grp = H5I_INVALID_HID;
     float *S = NULL;
@@ -112,9 +115,10 @@ static int write_grad_file(const char *path, const ddsp_mss_config *c, const res
 cleanup:
     ddsp_free(S);
     if (grp >= 0) H5Gclose(grp);
-    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", tmp);
-    if (rc == DDSP_OK && rename(tmp, path) != 0) rc = ddsp_error("%s: cannot rename to %s", tmp, path);
-    if (rc != DDSP_OK) unlink(tmp);
+    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", path);
+    if (rc == DDSP_OK) return ddsp_tmp_publish(tmp, path, 1);
+    unlink(tmp);
+    ddsp_tmp_forget(tmp);
     return rc;
 }
 
@@ -151,13 +155,10 @@ int cmd_loss(int argc, char **argv) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_mss_parse_scales(&cfg, v)) goto usage_err;
         } else if ((r = cli_opt(argc, argv, &i, "--overlap", &v))) {
-            if (r < 0 || cli_parse_double("--overlap", v, &cfg.overlap)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_double("--overlap", v, &cfg.overlap, 0.0, 0.999)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--length", &v))) {
-            if (r < 0 || cli_parse_size("--length", v, &length)) return EXIT_USAGE;
-            if (length == 0) {
-                cli_fail("loss", "--length must be at least 1");
+            if (r < 0 || cli_parse_size("--length", v, &length, 1, (size_t)1 << 34))
                 return EXIT_USAGE;
-            }
         } else if ((r = cli_opt(argc, argv, &i, "--grad-out", &v))) {
             if (r < 0) return EXIT_USAGE;
             grad_out = v;

@@ -52,7 +52,7 @@ int cmd_prepare(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r;
-        double d;
+        size_t z;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(HELP, stdout);
             free(inputs);
@@ -63,23 +63,23 @@ int cmd_prepare(int argc, char **argv) {
             if (r < 0) goto usage;
             out = v;
         } else if (OPT("--example-secs")) {
-            if (r < 0 || cli_parse_double(a, v, &c.example_secs)) goto usage;
+            if (r < 0 || cli_parse_double(a, v, &c.example_secs, 1e-3, 3600.0)) goto usage;
         } else if (OPT("--hop-secs")) {
-            if (r < 0 || cli_parse_double(a, v, &c.hop_secs)) goto usage;
+            if (r < 0 || cli_parse_double(a, v, &c.hop_secs, 1e-3, 3600.0)) goto usage;
         } else if (OPT("--valid-fraction")) {
-            if (r < 0 || cli_parse_double(a, v, &c.valid_fraction)) goto usage;
+            if (r < 0 || cli_parse_double(a, v, &c.valid_fraction, 0.0, 0.99)) goto usage;
         } else if (OPT("--sample-rate")) {
-            if (r < 0 || cli_parse_double(a, v, &d)) goto usage;
-            c.sample_rate = (int)d;
+            if (r < 0 || cli_parse_size(a, v, &z, 1000, 384000)) goto usage;
+            c.sample_rate = (int)z;
         } else if (OPT("--frame-rate")) {
-            if (r < 0 || cli_parse_double(a, v, &d)) goto usage;
-            c.frame_rate = (int)d;
+            if (r < 0 || cli_parse_size(a, v, &z, 1, 10000)) goto usage;
+            c.frame_rate = (int)z;
         } else if (OPT("--f0-min")) {
-            if (r < 0 || cli_parse_double(a, v, &c.f0.fmin)) goto usage;
+            if (r < 0 || cli_parse_double(a, v, &c.f0.fmin, 1.0, 20000.0)) goto usage;
         } else if (OPT("--f0-max")) {
-            if (r < 0 || cli_parse_double(a, v, &c.f0.fmax)) goto usage;
+            if (r < 0 || cli_parse_double(a, v, &c.f0.fmax, 1.0, 20000.0)) goto usage;
         } else if (OPT("--ld-range")) {
-            if (r < 0 || cli_parse_double(a, v, &c.loudness.range_db)) goto usage;
+            if (r < 0 || cli_parse_double(a, v, &c.loudness.range_db, 1.0, 300.0)) goto usage;
         } else if (!strcmp(a, "--strict")) {
             c.strict = 1;
         } else if (!strcmp(a, "--force")) {

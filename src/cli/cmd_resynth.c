@@ -83,24 +83,24 @@ static int parse(int argc, char **argv, resynth_args *a) {
             a->out = v;
         } else if (OPT("--pitch-shift")) {
             NEED;
-            if (cli_parse_double(o, v, &a->adj.pitch_shift)) return -1;
+            if (cli_parse_double(o, v, &a->adj.pitch_shift, -96.0, 96.0)) return -1;
         } else if (OPT("--loudness-shift")) {
             NEED;
-            if (cli_parse_double(o, v, &a->adj.loudness_shift)) return -1;
+            if (cli_parse_double(o, v, &a->adj.loudness_shift, -120.0, 120.0)) return -1;
         } else if (OPT("--conf-threshold")) {
             NEED;
-            if (cli_parse_double(o, v, &a->adj.conf_threshold)) return -1;
+            if (cli_parse_double(o, v, &a->adj.conf_threshold, 0.0, 1.0)) return -1;
             a->set_threshold = 1;
         } else if (OPT("--quiet")) {
             NEED;
-            if (cli_parse_double(o, v, &a->adj.quiet_db)) return -1;
+            if (cli_parse_double(o, v, &a->adj.quiet_db, 0.0, 120.0)) return -1;
         } else if (OPT("--seed")) {
             NEED;
-            if (cli_parse_size(o, v, &z)) return -1;
+            if (cli_parse_size(o, v, &z, 0, SIZE_MAX)) return -1;
             a->seed = z, a->set_seed = 1;
         } else if (OPT("--chunk-secs")) {
             NEED;
-            if (cli_parse_double(o, v, &a->chunk_secs)) return -1;
+            if (cli_parse_double(o, v, &a->chunk_secs, 1e-3, 3600.0)) return -1;
         } else if (!strcmp(o, "--auto-adjust")) {
             a->adj.auto_adjust = 1;
         } else if (!strcmp(o, "--harmonic-only") || !strcmp(o, "--noise-only")) {
@@ -196,7 +196,6 @@ int cmd_resynth(int argc, char **argv) {
     ddsp_infer_features ft = {0};
     ddsp_resynth *rs = NULL;
     float *gain = NULL;
-    char tmp[PATH_MAX + 32] = "";
     memset(&im, 0, sizeof im);
 
     if (check_out_dir(a.out) || ddsp_infer_load(&im, a.ckpt)) goto fail;
@@ -239,9 +238,14 @@ int cmd_resynth(int argc, char **argv) {
     printf("input      %s: %d Hz, %d channel(s), %.3f s (%zu samples) -> %zu samples at %d Hz, "
            "%zu frames\n",
            a.in, sr_in, ch_in, (double)n_in / sr_in, n_in, N, msr, ft.F);
-    printf("features   f0 median %.1f Hz on the %.0f%% of frames with confidence >= 0.5, "
-           "loudness mean %.1f dB (%.2f s)\n",
-           f0_med, 100.0 * voiced, lmean, t_feat);
+    if (isfinite(f0_med))
+        printf("features   f0 median %.1f Hz on the %.0f%% of frames with confidence >= 0.5, "
+               "loudness mean %.1f dB (%.2f s)\n",
+               f0_med, 100.0 * voiced, lmean, t_feat);
+    else
+        printf("features   no voiced frame (no f0 confidence >= 0.5: silence or noise?), "
+               "loudness mean %.1f dB (%.2f s)\n",
+               lmean, t_feat);
 
     if (!(gain = malloc(sizeof(float) * ft.F))) {
         ddsp_error("out of memory");
@@ -250,7 +254,11 @@ int cmd_resynth(int argc, char **argv) {
     ddsp_adjust_report rep;
     if (ddsp_infer_adjust(&a.adj, im.has_stats ? &im.stats : NULL, &ft, gain, &rep)) goto fail;
     if (a.adj.auto_adjust) {
-        if (rep.n_on == 0)
+        if (rep.no_voiced_stats)
+            ddsp_log("warning: %s was trained on data without voiced frames (voiced fraction "
+                     "%g): --auto-adjust has no pitch to move toward; pitch and note-on loudness "
+                     "left as they are", im.path, im.stats.voiced_fraction);
+        else if (rep.n_on == 0)
             printf("adjust     auto: no notes detected, pitch and loudness left as they are\n");
         else
             printf("adjust     auto: %zu note-on frames; pitch %+.0f octave(s) (input mean MIDI "
@@ -305,13 +313,7 @@ int cmd_resynth(int argc, char **argv) {
     double pk = 0.0;
     for (size_t i = 0; i < outa.n; i++)
         pk = fmax(pk, fabs(outa.x[i]));
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a.out, (long)getpid());
-    if (ddsp_audio_write(tmp, outa.x, outa.n, outa.sample_rate)) goto fail;
-    if (rename(tmp, a.out) != 0) {
-        ddsp_error("%s: cannot rename %s to it", a.out, tmp);
-        goto fail;
-    }
-    tmp[0] = '\0';
+    if (ddsp_audio_write(a.out, outa.x, outa.n, outa.sample_rate)) goto fail; /* atomic */
     printf("wrote      %s: %zu samples at %d Hz (%.3f s), peak %.3f%s\n", a.out, outa.n,
            outa.sample_rate, (double)outa.n / outa.sample_rate, pk,
            pk > 1.0 ? " (above full scale: lower with --loudness-shift)" : "");
@@ -320,7 +322,6 @@ int cmd_resynth(int argc, char **argv) {
 fail:
     cli_fail("resynth", "%s", ddsp_last_error());
 cleanup:
-    if (tmp[0]) unlink(tmp);
     free(gain);
     ddsp_resynth_free(rs);
     ddsp_infer_features_free(&ft);

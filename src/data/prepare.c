@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -391,6 +392,27 @@ static int any_failed(MPI_Comm comm, int failed) {
     return out;
 }
 
+/* The output's folder must exist and take new files: checked before hours of feature
+ * extraction, with a message that says which (HDF5 would report "Bad file descriptor"). */
+static int out_folder_check(const char *out_path) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(out_path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == out_path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - out_path) >= sizeof dir)
+        return ddsp_error("%s: path too long", out_path);
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return ddsp_error("%s: no such folder %s (create it first)", out_path, dir);
+    if (!S_ISDIR(st.st_mode)) return ddsp_error("%s: %s is not a folder", out_path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return ddsp_error("%s: cannot write in folder %s (%s)", out_path, dir, strerror(errno));
+    if (stat(out_path, &st) == 0 && S_ISDIR(st.st_mode))
+        return ddsp_error("%s: is a folder (--out names the dataset file to write)", out_path);
+    return DDSP_OK;
+}
+
 int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_inputs,
                  const char *out_path, MPI_Comm comm, ddsp_prepare_stats *stats) {
     int rank = 0, size = 1;
@@ -407,6 +429,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
     struct stat st;
     if (!c->force && stat(out_path, &st) == 0)
         return ddsp_error("%s: already exists (use --force to replace it)", out_path);
+    if (out_folder_check(out_path)) return DDSP_ERR;
 
     strlist files = {0};
     table t = {0};
@@ -497,14 +520,23 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
                  (long long)stats->files_ok, stats->seconds_in, (long long)stats->n_train,
                  (long long)stats->n_valid, (long long)t.n_dropped, size);
 
-    /* 2. create the output collectively, write rows */
-    size_t tl = strlen(out_path) + 16;
-    tmp = malloc(tl);
+    /* 2. create the output collectively under rank 0's temporary name, write rows */
+    tmp = calloc(1, PATH_MAX);
     if (!tmp) {
         ddsp_error("out of memory");
         goto cleanup;
     }
-    snprintf(tmp, tl, "%s.tmp", out_path);
+    fail = rank == 0 && ddsp_tmp_name(tmp, PATH_MAX, out_path) != DDSP_OK;
+    if (any_failed(comm, fail) || MPI_Bcast(tmp, PATH_MAX, MPI_CHAR, 0, comm) != MPI_SUCCESS) {
+        if (!fail) ddsp_error("%s: rank 0 could not name its temporary file", out_path);
+        free(tmp);
+        tmp = NULL;
+        goto cleanup;
+    }
+    if (rank == 0) {
+        ddsp_tmp_sweep(out_path); /* leftovers of killed jobs, never a live job's file */
+        ddsp_tmp_track(tmp);
+    }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) {
         if (fapl >= 0) H5Pclose(fapl);
@@ -559,9 +591,12 @@ cleanup:
         rc = ddsp_error("%s: cannot close the output file", tmp);
     rc = any_failed(comm, rc != DDSP_OK) ? DDSP_ERR : DDSP_OK;
     if (tmp && rank == 0) {
-        if (rc == DDSP_OK && rename(tmp, out_path) != 0)
-            rc = ddsp_error("%s: cannot rename %s into place (%s)", out_path, tmp, strerror(errno));
-        if (rc != DDSP_OK) unlink(tmp);
+        if (rc == DDSP_OK) {
+            rc = ddsp_tmp_publish(tmp, out_path, c->force);
+        } else {
+            unlink(tmp);
+            ddsp_tmp_forget(tmp);
+        }
     }
     if (tmp) MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
     free(tmp);

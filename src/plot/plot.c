@@ -6,6 +6,7 @@
 #include "ddsp/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -623,7 +624,7 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
     const double u = pg.u;
     int rc = DDSP_ERR;
     FILE *fp = NULL;
-    char tmp[4096];
+    char tmp[PATH_MAX];
     tmp[0] = '\0';
 
     set_rgb(cr, 0xffffff);
@@ -692,12 +693,16 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
         goto cleanup;
     }
 
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) {
+        tmp[0] = '\0';
+        goto cleanup;
+    }
     if (!(fp = fopen(tmp, "wb"))) {
         ddsp_error("%s: cannot create (%s)", path, strerror(errno));
         tmp[0] = '\0';
         goto cleanup;
     }
+    ddsp_tmp_track(tmp);
     cairo_status_t st = cairo_surface_write_to_png_stream(surf, write_cb, fp);
     int cerr = fclose(fp);
     fp = NULL;
@@ -706,15 +711,14 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
                    st != CAIRO_STATUS_SUCCESS ? cairo_status_to_string(st) : strerror(errno));
         goto cleanup;
     }
-    if (rename(tmp, path) != 0) {
-        ddsp_error("%s: cannot rename %s to it (%s)", path, tmp, strerror(errno));
-        goto cleanup;
-    }
+    rc = ddsp_tmp_publish(tmp, path, 1);
     tmp[0] = '\0';
-    rc = DDSP_OK;
 cleanup:
     if (fp) fclose(fp);
-    if (tmp[0]) unlink(tmp);
+    if (tmp[0]) {
+        unlink(tmp);
+        ddsp_tmp_forget(tmp);
+    }
     cairo_destroy(cr);
     cairo_surface_destroy(surf);
     return rc;

@@ -8,13 +8,34 @@
 #include <string.h>
 #include <time.h>
 
-static _Thread_local char err_buf[1024];
+/* Room for a message naming three paths of PATH_MAX (4096) and its reason. */
+static _Thread_local char err_buf[16384];
 static int log_rank;
+
+void ddsp_vformat(char *buf, size_t cap, const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    const int len = vsnprintf(buf, cap, fmt, ap);
+    if (len >= 0 && (size_t)len >= cap && cap > 64) {
+        /* too long: keep the start and the end (the reason comes last), cut the middle */
+        char *full = malloc((size_t)len + 1);
+        if (full) {
+            vsnprintf(full, (size_t)len + 1, fmt, ap2);
+            const size_t head = (cap - 8) / 3, tail = cap - 8 - head;
+            memcpy(buf, full, head);
+            memcpy(buf + head, " [...] ", 7);
+            memcpy(buf + head + 7, full + (size_t)len - tail, tail);
+            buf[head + 7 + tail] = '\0';
+            free(full);
+        }
+    }
+    va_end(ap2);
+}
 
 int ddsp_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    ddsp_vformat(err_buf, sizeof err_buf, fmt, ap);
     va_end(ap);
     return DDSP_ERR;
 }
@@ -24,10 +45,10 @@ const char *ddsp_last_error(void) {
 }
 
 void ddsp_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
-    char msg[512];
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ddsp_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "[ddsp] rank %d: %s:%d: assertion `%s` failed: %s\n", log_rank, file, line,
             cond, msg);
@@ -48,10 +69,10 @@ int ddsp_log_rank(void) {
 }
 
 void ddsp_log(const char *fmt, ...) {
-    char msg[2048];
+    char msg[16384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ddsp_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "[ddsp] %s\n", msg);
 }

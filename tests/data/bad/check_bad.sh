@@ -66,7 +66,7 @@ check() {
       why="expected a one-line error on stderr, got $lines lines"
     elif [ -n "$contains" ] && [[ "$last" != *"$contains"* ]]; then
       why="last stderr line does not contain '$contains'"
-    elif [ "$entry" = prepare ] && { [ -e "$work/prepare.$file.h5" ] || [ -e "$work/prepare.$file.h5.tmp" ]; }; then
+    elif [ "$entry" = prepare ] && { [ -e "$work/prepare.$file.h5" ] || compgen -G "$work/prepare.$file.h5.tmp*" >/dev/null; }; then
       why="a failed prepare left its output behind"
     fi
   fi
@@ -104,7 +104,7 @@ while IFS='|' read -r _ c_file _ c_loss c_prep c_train c_resume c_contains _; do
     check "$file" loss "$loss" "$contains" -- "$ddsp" loss "$f" "$f"
   fi
   if [ "$prep" != - ]; then
-    rm -f "$work/prepare.$file.h5" "$work/prepare.$file.h5.tmp"
+    rm -f "$work/prepare.$file.h5" "$work/prepare.$file.h5.tmp"*
     check "$file" prepare "$prep" "$contains" -- "$ddsp" prepare "$f" --out "$work/prepare.$file.h5" \
       --strict --example-secs 0.016 --hop-secs 0.016
   fi
