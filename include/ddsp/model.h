@@ -23,7 +23,10 @@
 
 #include "ddsp/synth.h"
 
-#define DDSP_MODEL_MAX_TENSORS 64
+/* 3 stacks x 4 tensors per layer, GRU 4, output 2, reverb 1: room for every buildable
+ * config (checked at compile time in model.c). */
+#define DDSP_MODEL_MAX_LAYERS 8
+#define DDSP_MODEL_MAX_TENSORS 128
 
 typedef struct {
     int hidden;       /* C: FcStack width (512) */
@@ -56,8 +59,13 @@ typedef struct {
     float *grads;  /* (n_params), owned */
 } ddsp_model;
 
-/* Build the table and allocate params/grads (zeroed). DDSP_OK or DDSP_ERR. */
+/* Build the table and allocate params/grads (zeroed). DDSP_OK or DDSP_ERR (bad config,
+ * out of memory). */
 int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c);
+/* The table only (names, shapes, offsets, n_params), nothing allocated: what a config
+ * builds, e.g. to check a file's tensors before allocating. DDSP_OK or DDSP_ERR (bad
+ * config). Never pass the result to ddsp_model_free's users as a full model. */
+int ddsp_model_layout(ddsp_model *m, const ddsp_model_config *c);
 /* Keras-style initial weights from `seed`. */
 void ddsp_model_init_weights(ddsp_model *m, uint64_t seed);
 void ddsp_model_free(ddsp_model *m);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fftw3.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,9 +266,8 @@ static int write_full(int fd, const unsigned char *p, size_t n) {
  * message carries write()'s own errno. Costs one checkpoint-sized buffer while writing. */
 int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
                     const ddsp_mss_config *loss, const ddsp_ckpt_info *info) {
-    char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return ddsp_error("%s: checkpoint path too long", path);
+    char tmp[PATH_MAX];
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     ddsp_h5_quiet();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
@@ -287,8 +287,10 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
         return ddsp_error("%s: cannot assemble the checkpoint in memory (%s)", path,
                           size > 0 && !img ? "out of memory" : "HDF5 error");
     }
-    /* to PATH.tmp, on disk before the name points at it (ENOSPC can surface only at fsync,
-     * on file systems that allocate late), then renamed over PATH */
+    /* to PATH.tmp-HOST-PID, on disk before the name points at it (ENOSPC can surface only at
+     * fsync, on file systems that allocate late), then renamed over PATH. A SIGKILL here
+     * leaves the temporary: the next run in the folder removes it (ddsp_tmp_sweep_dir). */
+    ddsp_tmp_track(tmp);
     const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int e = fd < 0 ? errno : write_full(fd, img, (size_t)size);
     if (fd >= 0 && !e && fsync(fd) != 0) e = errno;
@@ -296,17 +298,14 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
     free(img);
     if (e) {
         /* never leave a half-written file that looks like a checkpoint */
+        ddsp_tmp_forget(tmp);
         if (fd >= 0 && unlink(tmp) != 0 && errno != ENOENT)
             return ddsp_error("%s: cannot write checkpoint (%s); cannot remove the partial %s "
                               "(%s)", path, strerror(e), tmp, strerror(errno));
         return ddsp_error("%s: cannot write checkpoint (%s)", path, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp); /* best effort: the message below is what matters */
-        return ddsp_error("%s: cannot rename checkpoint into place (%s)", path, strerror(e));
-    }
-    char dir[4200];
+    if (ddsp_tmp_publish(tmp, path, 1)) return DDSP_ERR;
+    char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
@@ -321,6 +320,9 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
 static int get_i(hid_t g, const char *path, const char *name, int *v) {
     int64_t x;
     if (ddsp_h5_attr_get_i64(g, name, &x)) return ddsp_error("%s: checkpoint lacks /config attribute '%s'", path, name);
+    if (x < INT_MIN || x > INT_MAX) /* never wrap: 2^32 + 3 layers is not 3 */
+        return ddsp_error("%s: /config attribute '%s' = %lld is out of range", path, name,
+                          (long long)x);
     *v = (int)x;
     return DDSP_OK;
 }
@@ -362,6 +364,61 @@ static int read_tensor(hid_t f, const char *path, const char *name, const ddsp_t
     return ddsp_error("%s: '/%s' has shape %llu x %llu, expected %zu x %zu", path, name,
                       (unsigned long long)dims[0], (unsigned long long)(r > 1 ? dims[1] : 1),
                       t->shape[0], t->rank > 1 ? t->shape[1] : 1);
+}
+
+/* The tensors a config builds must be exactly the stored ones: every /model/<tensor> present
+ * with its shape, and no deeper layer stored than the config has (else a wrong model_layers
+ * would load a truncated model). Checked before anything is allocated, so a corrupt /config
+ * (model_layers 8, model_hidden 8192) costs nothing. */
+static int check_stored_shapes(hid_t f, const char *path, const ddsp_model *lay) {
+    const ddsp_model_config *c = &lay->cfg;
+    char name[160], cfg[200];
+    snprintf(cfg, sizeof cfg,
+             "/config (model_hidden %d, model_gru_units %d, model_layers %d, synth_harmonics %d, "
+             "synth_noise_bands %d, synth_reverb %d)",
+             c->hidden, c->gru_units, c->n_layers, c->synth.n_harmonics, c->synth.n_noise_bands,
+             c->synth.reverb);
+    for (int i = 0; i < lay->n_tensors; i++) {
+        const ddsp_tensor *t = &lay->tensors[i];
+        snprintf(name, sizeof name, "model/%s", t->name);
+        if (H5Lexists(f, "model", H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0)
+            return ddsp_error("%s: %s does not match the stored weights: /%s is missing", path,
+                              cfg, name);
+        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        hsize_t d[2] = {0, 0};
+        const int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+        if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, d, NULL);
+        if (sp >= 0) H5Sclose(sp);
+        if (ds >= 0) H5Dclose(ds);
+        if (nd != t->rank || d[0] != t->shape[0] || (nd == 2 && d[1] != t->shape[1]))
+            return ddsp_error("%s: %s does not match the stored weights: /%s is %llu x %llu, "
+                              "the config needs %zu x %zu",
+                              path, cfg, name, (unsigned long long)d[0],
+                              (unsigned long long)(nd > 1 ? d[1] : 1), t->shape[0],
+                              t->rank > 1 ? t->shape[1] : 1);
+    }
+    snprintf(name, sizeof name, "model/decoder/ld_stack/%d", c->n_layers);
+    if (H5Lexists(f, "model/decoder", H5P_DEFAULT) > 0 &&
+        H5Lexists(f, "model/decoder/ld_stack", H5P_DEFAULT) > 0 &&
+        H5Lexists(f, name, H5P_DEFAULT) > 0)
+        return ddsp_error("%s: %s does not match the stored weights: /%s exists (more layers "
+                          "are stored than model_layers says)", path, cfg, name);
+    return DDSP_OK;
+}
+
+/* Adam's second moment is a running mean of squares: v >= 0 (and finite, as read_tensor
+ * checks); a negative v makes sqrt(v) NaN in the next update. */
+static int check_moments(const char *path, const ddsp_model *m, const ddsp_adam *o) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ddsp_tensor *t = &m->tensors[i];
+        for (size_t k = 0; k < t->size; k++)
+            if (o->v[t->offset + k] < 0.0f)
+                return ddsp_error("%s: '/optimizer/v/%s' holds a negative value (%g at %zu): "
+                                  "Adam's second moment cannot be negative",
+                                  path, t->name, (double)o->v[t->offset + k], k);
+    }
+    return DDSP_OK;
 }
 
 static int read_str_ds(hid_t loc, const char *name, char **out) {
@@ -479,10 +536,20 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         ddsp_error("%s: bad /config attribute synth_amp_interp '%s'", path, interp);
         goto cleanup;
     }
+    {
+        ddsp_model lay;
+        if (ddsp_model_layout(&lay, &c)) {
+            char *why = strdup(ddsp_last_error());
+            ddsp_error("%s: bad /config: %s", path, why ? why : "?");
+            free(why);
+            goto cleanup;
+        }
+        if (check_stored_shapes(f, path, &lay)) goto cleanup;
+    }
     if (ddsp_model_init(m, &c)) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", ddsp_last_error());
-        ddsp_error("%s: %s", path, why);
+        char *why = strdup(ddsp_last_error());
+        ddsp_error("%s: %s", path, why ? why : "?");
+        free(why);
         goto cleanup;
     }
     if (loss) {
@@ -525,8 +592,14 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
             get_d(g, path, "adam_beta2", &ac.beta2) || get_d(g, path, "adam_eps", &ac.eps) ||
             get_d(g, path, "adam_clip_norm", &ac.clip_norm) ||
             get_d(g, path, "adam_decay_rate", &ac.decay_rate) ||
-            get_d(g, path, "adam_decay_steps", &ac.decay_steps) || ddsp_adam_init(o, &ac, m->n_params))
+            get_d(g, path, "adam_decay_steps", &ac.decay_steps))
             goto cleanup;
+        if (ddsp_adam_init(o, &ac, m->n_params)) {
+            char *why = strdup(ddsp_last_error());
+            ddsp_error("%s: bad optimiser settings in /config: %s", path, why ? why : "?");
+            free(why);
+            goto cleanup;
+        }
         for (int i = 0; i < m->n_tensors; i++) {
             snprintf(name, sizeof name, "optimizer/m/%s", m->tensors[i].name);
             if (read_tensor(f, path, name, &m->tensors[i], o->m + m->tensors[i].offset)) goto cleanup;
@@ -542,6 +615,7 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
             goto cleanup;
         }
         o->step = os;
+        if (check_moments(path, m, o)) goto cleanup;
     }
     if (state || import_wisdom) {
         if (H5Lexists(f, "state", H5P_DEFAULT) <= 0 || (sg = H5Gopen2(f, "state", H5P_DEFAULT)) < 0) {
@@ -553,8 +627,19 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         int64_t s = 0, seed = 0, ep = 0, pos = 0, nr = 0;
         if (ddsp_h5_attr_get_i64(sg, "step", &s) || ddsp_h5_attr_get_i64(sg, "seed", &seed) ||
             ddsp_h5_attr_get_i64(sg, "epoch", &ep) || ddsp_h5_attr_get_i64(sg, "epoch_position", &pos) ||
-            ddsp_h5_attr_get_i64(sg, "n_ranks", &nr) || s < 0 || ep < 0 || pos < 0) {
-            ddsp_error("%s: bad or missing /state attributes", path);
+            ddsp_h5_attr_get_i64(sg, "n_ranks", &nr)) {
+            ddsp_error("%s: bad or missing /state attributes (%s)", path, ddsp_last_error());
+            goto cleanup;
+        }
+        /* the epoch position is checked against the dataset by whoever resumes (it knows
+         * the number of training examples); here what holds for any dataset */
+        const char *bad = s < 0 ? "step" : ep < 0 ? "epoch" : pos < 0 ? "epoch_position"
+                        : nr < 1 || nr > (1 << 24) ? "n_ranks" : NULL;
+        if (!bad && o && o->step > s) bad = "step (behind /optimizer step)";
+        if (bad) {
+            ddsp_error("%s: bad /state %s (step %lld, epoch %lld, epoch_position %lld, n_ranks "
+                       "%lld)", path, bad, (long long)s, (long long)ep, (long long)pos,
+                       (long long)nr);
             goto cleanup;
         }
         state->step = s, state->seed = (uint64_t)seed, state->epoch = ep;

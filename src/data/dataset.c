@@ -1,9 +1,12 @@
 /* Reading a prepared dataset (see ddsp/data.h): validation on open, one example per read
  * (one chunk per example, so a rank touches only the examples of its shard). */
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ddsp/data.h"
 #include "ddsp/util.h"
@@ -41,9 +44,14 @@ int ddsp_dataset_open(const char *path, ddsp_dataset *ds) {
     memset(ds, 0, sizeof *ds);
     ds->file = -1;
     ddsp_h5_quiet();
+    struct stat st;
+    if (stat(path, &st) != 0) return ddsp_error("%s: no such file", path);
+    if (S_ISDIR(st.st_mode))
+        return ddsp_error("%s: is a folder, not a dataset file (make one with `ddsp prepare "
+                          "%s --out DATASET.h5`)", path, path);
     if (H5Fis_hdf5(path) <= 0) {
         FILE *fp = fopen(path, "rb");
-        if (!fp) return ddsp_error("%s: no such file", path);
+        if (!fp) return ddsp_error("%s: cannot open (%s)", path, strerror(errno));
         fclose(fp);
         return ddsp_error("%s: not an HDF5 file (make one with `ddsp prepare`)", path);
     }
@@ -101,6 +109,16 @@ int ddsp_dataset_open(const char *path, ddsp_dataset *ds) {
         check_2d(f, path, "loudness_db", ds->n_examples, &F2) ||
         check_2d(f, path, "f0_confidence", ds->n_examples, &F3))
         goto cleanup;
+    if (ds->T < 1 || ds->F < 1) {
+        ddsp_error("%s: its examples hold %lld samples and %lld feature frames (re-run `ddsp "
+                   "prepare`)", path, (long long)ds->T, (long long)ds->F);
+        goto cleanup;
+    }
+    if (ds->T > ((int64_t)1 << 31)) {
+        ddsp_error("%s: examples of %lld samples (at most 2^31 are supported)", path,
+                   (long long)ds->T);
+        goto cleanup;
+    }
     if (F2 != ds->F || F3 != ds->F || ds->F * hop != ds->T) {
         ddsp_error("%s: feature frames (%lld, %lld, %lld) x hop %lld do not match %lld samples",
                    path, (long long)ds->F, (long long)F2, (long long)F3, (long long)hop,

@@ -32,12 +32,17 @@ int ddsp_model_config_check(const ddsp_model_config *c) {
     if (c->hidden < 1 || c->hidden > 8192) return ddsp_error("model: hidden size %d not in 1..8192", c->hidden);
     if (c->gru_units < 1 || c->gru_units > 8192)
         return ddsp_error("model: GRU units %d not in 1..8192", c->gru_units);
-    if (c->n_layers < 1 || c->n_layers > 8) return ddsp_error("model: %d layers not in 1..8", c->n_layers);
-    if (!(c->ld_range > 0.0)) return ddsp_error("model: loudness range %g must be > 0", c->ld_range);
+    if (c->n_layers < 1 || c->n_layers > DDSP_MODEL_MAX_LAYERS)
+        return ddsp_error("model: %d layers not in 1..%d", c->n_layers, DDSP_MODEL_MAX_LAYERS);
+    if (!(c->ld_range >= 1.0 && c->ld_range <= 300.0))
+        return ddsp_error("model: loudness range %g not in 1..300 dB", c->ld_range);
     return ddsp_synth_config_check(&c->synth);
 }
 
 /* ------------------------------------------------------------------ parameter table */
+_Static_assert(3 * 4 * DDSP_MODEL_MAX_LAYERS + 4 + 2 + 1 <= DDSP_MODEL_MAX_TENSORS,
+               "DDSP_MODEL_MAX_TENSORS too small for DDSP_MODEL_MAX_LAYERS");
+
 static int add(ddsp_model *m, const char *name, size_t d0, size_t d1) {
     DDSP_ASSERT(m->n_tensors < DDSP_MODEL_MAX_TENSORS, "too many tensors");
     ddsp_tensor *t = &m->tensors[m->n_tensors++];
@@ -66,7 +71,7 @@ static void add_stack(ddsp_model *m, const char *stack, size_t in, size_t C, int
     }
 }
 
-int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c) {
+int ddsp_model_layout(ddsp_model *m, const ddsp_model_config *c) {
     memset(m, 0, sizeof *m);
     if (ddsp_model_config_check(c)) return DDSP_ERR;
     m->cfg = *c;
@@ -82,6 +87,11 @@ int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c) {
     add(m, "decoder/dense_out/kernel", C, ddsp_synth_n_controls(&c->synth));
     add(m, "decoder/dense_out/bias", ddsp_synth_n_controls(&c->synth), 0);
     if (c->synth.reverb) add(m, "reverb/ir", (size_t)c->synth.reverb_length, 0);
+    return DDSP_OK;
+}
+
+int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c) {
+    if (ddsp_model_layout(m, c)) return DDSP_ERR;
     m->params = ddsp_alloc(sizeof(float) * m->n_params);
     m->grads = ddsp_alloc(sizeof(float) * m->n_params);
     if (!m->params || !m->grads) {

@@ -17,14 +17,15 @@ void ddsp_adam_config_default(ddsp_adam_config *c) {
 }
 
 int ddsp_adam_config_check(const ddsp_adam_config *c) {
-    if (!(c->lr > 0.0 && c->lr < 1.0)) return ddsp_error("--lr %g must be in (0, 1)", c->lr);
+    if (!(c->lr > 0.0 && c->lr < 1.0)) return ddsp_error("learning rate %g must be in (0, 1)", c->lr);
     if (!(c->beta1 >= 0.0 && c->beta1 < 1.0 && c->beta2 >= 0.0 && c->beta2 < 1.0))
         return ddsp_error("Adam betas %g, %g must be in [0, 1)", c->beta1, c->beta2);
-    if (!(c->eps > 0.0)) return ddsp_error("Adam eps %g must be > 0", c->eps);
+    if (!(c->eps > 0.0 && c->eps < 1.0)) return ddsp_error("Adam eps %g must be in (0, 1)", c->eps);
     if (!(c->decay_rate > 0.0 && c->decay_rate <= 1.0))
-        return ddsp_error("--lr-decay %g must be in (0, 1]", c->decay_rate);
-    if (!(c->decay_steps > 0.0)) return ddsp_error("decay steps %g must be > 0", c->decay_steps);
-    if (isnan(c->clip_norm)) return ddsp_error("--clip must be a number");
+        return ddsp_error("learning-rate decay %g must be in (0, 1]", c->decay_rate);
+    if (!(c->decay_steps >= 1.0 && c->decay_steps <= 1e15))
+        return ddsp_error("decay steps %g must be in 1 .. 1e15", c->decay_steps);
+    if (!isfinite(c->clip_norm)) return ddsp_error("clip norm %g must be a finite number", c->clip_norm);
     return DDSP_OK;
 }
 

@@ -186,6 +186,12 @@ try:
             cols = T if name == 'audio' else T // 64
             f.create_dataset(name, shape=(3, cols), dtype='f4', chunks=(1, 1 << 16))
     variant('ds_huge_cols.h5', huge_cols, layout=None)
+
+    def zero_samples(f):
+        # examples of 0 samples and 0 frames
+        for name in ('audio', 'f0_hz', 'f0_confidence', 'loudness_db'):
+            replace(f, name, np.zeros((3, 0), dtype='f4'))
+    variant('ds_zero_samples.h5', zero_samples)
 finally:
     shutil.rmtree(tmp)
 print('wrote', len([n for n in os.listdir(out) if n.endswith(('.wav', '.h5'))]), 'files to', out)
