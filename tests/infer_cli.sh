@@ -64,6 +64,21 @@ expect 0 "harmonic only" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/h
 expect 0 "noise only" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/n.wav" --noise-only
 expect 0 "pitch \+12 semitones, loudness -6 dB" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/p.wav" --pitch-shift 12 --loudness-shift -6
 expect 0 "adjust +auto: .*octave" resynth --ckpt "$CKPT" --in "$W/st44.wav" --out "$W/a.wav" --auto-adjust --conf-threshold 0.9
+# white noise: no voiced frame. Its f0 summary says so (it printed "median nan Hz"); a model
+# trained on it has no pitch to move toward, and --auto-adjust says so instead of shifting the
+# input by -6 octaves (its f0 statistics were those of no frame)
+{
+    printf 'RIFF'; le32 $((36 + 160000)); printf 'WAVEfmt '; le32 16; le16 1; le16 1
+    le32 16000; le32 32000; le16 2; le16 16; printf 'data'; le32 160000
+    head -c 160000 /dev/urandom
+} > "$W/noise.wav"
+expect 0 "features +no voiced frame" resynth --ckpt "$CKPT" --in "$W/noise.wav" --out "$W/nz.wav"
+"$DDSP" prepare "$W/noise.wav" --out "$W/noise.h5" > /dev/null 2>&1 || fail "prepare noise"
+"$DDSP" train --data "$W/noise.h5" --model small --steps 1 --batch 1 --out "$W/noiserun" --valid-every 0 \
+    > /dev/null 2>&1 || fail "train on noise"
+expect 0 "trained on data without voiced frames .voiced fraction 0.: --auto-adjust has no pitch" \
+    resynth --ckpt "$W/noiserun" --in "$W/st44.wav" --out "$W/an.wav" --auto-adjust
+grep -q "octave" "$W/expect.log" && fail "auto-adjust on a noise-trained model shifted octaves"
 
 expect 1 "nope.h5: no such checkpoint" resynth --ckpt "$W/nope.h5" --in "$W/odd16k.wav" --out "$W/x.wav"
 expect 1 "ds.h5: not a ddsp checkpoint" resynth --ckpt "$W/ds.h5" --in "$W/odd16k.wav" --out "$W/x.wav"
@@ -76,10 +91,10 @@ expect 1 "missing.wav" resynth --ckpt "$CKPT" --in "$W/missing.wav" --out "$W/x.
 expect 1 "cannot write to folder" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/no/such/dir/x.wav"
 expect 2 "--ckpt, --in and --out are required" resynth --ckpt "$CKPT" --out "$W/x.wav"
 expect 2 "exclude each other" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/x.wav" --harmonic-only --noise-only
-expect 2 "--chunk-secs 0 not in" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/x.wav" --chunk-secs 0
+expect 2 "--chunk-secs 0 is out of range" resynth --ckpt "$CKPT" --in "$W/odd16k.wav" --out "$W/x.wav" --chunk-secs 0
 expect 2 "unknown option '--bogus'" resynth --bogus
 [ -e "$W/x.wav" ] && fail "a failed resynth left an output file"
-ls "$W"/*.tmp.* > /dev/null 2>&1 && fail "a temporary file was left behind"
+ls "$W"/*.tmp* > /dev/null 2>&1 && fail "a temporary file was left behind"
 
 # ---------------------------------------------------------------- eval
 expect 0 "mean +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ +[01]\.[0-9]+" eval --ckpt "$W/run" --data "$W/ds.h5"
@@ -95,6 +110,7 @@ if command -v python3 > /dev/null && python3 -c 'import json' 2> /dev/null; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["mean"]["mss"] > 0' "$W/eval.json" || fail "eval JSON does not parse"
 fi
 expect 1 "notaudio.wav: not an HDF5 file" eval --ckpt "$CKPT" --data "$W/notaudio.wav"
+expect 1 "noiserun: is a folder, not a dataset file" eval --ckpt "$CKPT" --data "$W/noiserun"
 expect 1 "no such checkpoint" eval --ckpt "$W/nope" --data "$W/ds.h5"
 expect 2 "unknown split 'test'" eval --ckpt "$CKPT" --data "$W/ds.h5" --split test
 expect 2 "--ckpt and --data are required" eval --ckpt "$CKPT"

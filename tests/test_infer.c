@@ -215,7 +215,8 @@ static void check_adjust(void) {
     ddsp_infer_stats st = {.f0_midi_mean = 69.0,
                            .f0_midi_std = 3.0,
                            .loudness_db_mean_voiced = -20.0,
-                           .loudness_db_std_voiced = 5.0};
+                           .loudness_db_std_voiced = 5.0,
+                           .voiced_fraction = 0.8};
     ddsp_adjust_config_default(&c);
     c.auto_adjust = 1;
     c.conf_threshold = 0.85;
@@ -240,6 +241,15 @@ static void check_adjust(void) {
     CHECK(n == rep.n_on, "detect_notes is what adjust used");
     CHECK(gain[10] == 1.0f && gain[450] == 0.0f, "harmonic mask follows the confidence");
     CHECK(ft.loudness_db[499] <= -90.0f, "note-off frames are not raised");
+    /* a model trained on unvoiced data: no pitch statistics (its f0 mean is 0), so no
+     * octave shift (it was -6) and no note-on loudness map; reported */
+    memcpy(ft.f0_hz, f0, sizeof(float) * F), memcpy(ft.loudness_db, ld, sizeof(float) * F);
+    ddsp_infer_stats unv = {.loudness_db_mean = -50.0, .loudness_db_max = -30.0};
+    CHECK(ddsp_infer_adjust(&c, &unv, &ft, gain, &rep) == DDSP_OK, "auto-adjust, unvoiced stats");
+    CHECK(rep.no_voiced_stats && rep.octaves == 0.0 && ft.f0_hz[10] == f0[10] &&
+              ft.loudness_db[10] == ld[10],
+          "unvoiced training stats: octaves %g, f0 %g (was %g), reported %d", rep.octaves,
+          ft.f0_hz[10], f0[10], rep.no_voiced_stats);
     free(on), free(f0), free(ld), free(gain);
     ddsp_infer_features_free(&ft);
 }

@@ -82,6 +82,9 @@ typedef struct {
     double in_ld_mean, in_ld_std; /* input loudness on note-on frames */
     double ld_gain, ld_offset;    /* note-on loudness map: ld' = gain * ld + offset */
     size_t n_muted;               /* frames with confidence < conf_threshold */
+    int no_voiced_stats;          /* auto-adjust: the training data had no voiced frame, so
+                                     there is no pitch or voiced loudness to move toward;
+                                     pitch and note-on loudness were left as they are */
 } ddsp_adjust_report;
 
 /* magenta's ddsp.training.postprocessing.detect_notes: ratio_f = smooth40(conf^2) (ld - min_db)

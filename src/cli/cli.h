@@ -30,10 +30,12 @@ typedef struct {
     const char **value;
 } cli_str_opt;
 int cli_str_opts(int argc, char **argv, int *i, const cli_str_opt *opts);
-/* Parse a non-negative integer / a double option value; print an error naming the option
- * and return -1 on garbage. */
-int cli_parse_size(const char *opt, const char *s, size_t *out);
-int cli_parse_double(const char *opt, const char *s, double *out);
+/* The one number parser of every option: a whole number in lo .. hi / a finite number in
+ * [lo, hi]. Garbage, overflow, NaN, infinities and values out of range print one usage line
+ * naming the option and the allowed range, and return -1 (the caller exits with
+ * EXIT_USAGE); *out is then unchanged. */
+int cli_parse_size(const char *opt, const char *s, size_t *out, size_t lo, size_t hi);
+int cli_parse_double(const char *opt, const char *s, double *out, double lo, double hi);
 /* Print "ddsp CMD: MESSAGE" to stderr. */
 void cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

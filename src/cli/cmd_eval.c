@@ -75,10 +75,10 @@ static int parse(int argc, char **argv, eval_args *a) {
             a->csv = v;
         } else if (OPT("--conf-threshold")) {
             NEED;
-            if (cli_parse_double(o, v, &a->conf_threshold)) return -1;
+            if (cli_parse_double(o, v, &a->conf_threshold, 0.0, 1.0)) return -1;
         } else if (OPT("--batch")) {
             NEED;
-            if (cli_parse_size(o, v, &a->batch)) return -1;
+            if (cli_parse_size(o, v, &a->batch, 1, 256)) return -1;
         } else if (!strcmp(o, "--json")) {
             a->json = 1;
         } else if (o[0] == '-' && o[1] == '-') {
@@ -97,14 +97,6 @@ static int parse(int argc, char **argv, eval_args *a) {
     }
     if (strcmp(a->split, "valid") && strcmp(a->split, "train") && strcmp(a->split, "all")) {
         cli_fail("eval", "unknown split '%s' (valid|train|all)", a->split);
-        return -1;
-    }
-    if (!(a->conf_threshold >= 0.0 && a->conf_threshold <= 1.0)) {
-        cli_fail("eval", "--conf-threshold %g not in 0..1", a->conf_threshold);
-        return -1;
-    }
-    if (a->batch < 1 || a->batch > 256) {
-        cli_fail("eval", "--batch %zu not in 1..256", a->batch);
         return -1;
     }
     return 0;

@@ -74,12 +74,12 @@ int cmd_landscape(int argc, char **argv) {
             if (n_targets == 16) return cli_fail("landscape", "too many --target"), EXIT_USAGE;
             targets[n_targets++] = v;
         } else if ((r = cli_opt(argc, argv, &i, "--target-shift", &v))) {
-            if (r < 0 || cli_parse_double("--target-shift", v, &tshift)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_double("--target-shift", v, &tshift, -1e7, 1e7)) return EXIT_USAGE;
             have_tshift = 1;
         } else if ((r = cli_opt(argc, argv, &i, "--grid", &v))) {
-            if (r < 0 || cli_parse_size("--grid", v, &grid)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--grid", v, &grid, 3, 401)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--samples", &v))) {
-            if (r < 0 || cli_parse_size("--samples", v, &samples)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--samples", v, &samples, 1024, 1u << 22)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--loss", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (c.n_phi == DDSP_LANDSCAPE_MAX_PHI) {
@@ -94,10 +94,6 @@ int cmd_landscape(int argc, char **argv) {
     }
     if (!vary) return cli_fail("landscape", "--vary PARAM[,PARAM] is required"), EXIT_USAGE;
     if (!out) return cli_fail("landscape", "--out L.h5 is required"), EXIT_USAGE;
-    if (grid < 3 || grid > 401)
-        return cli_fail("landscape", "--grid %zu not in 3..401", grid), EXIT_USAGE;
-    if (samples < 1024 || samples > (1u << 22))
-        return cli_fail("landscape", "--samples %zu not in 1024..4194304", samples), EXIT_USAGE;
     if (c.n_phi == 0) c.phi[c.n_phi++] = "l1log";
     c.grid = (int)grid;
     ddsp_sound_default(&c.target, kind);
@@ -149,7 +145,7 @@ int cmd_landscape(int argc, char **argv) {
         }
         int idx = ddsp_sound_param_index(kind, name);
         if (idx < 0) goto usage_err;
-        if (cli_parse_double("--target", val, &v)) return EXIT_USAGE;
+        if (cli_parse_double("--target", val, &v, -1e9, 1e9)) return EXIT_USAGE;
         c.target.p[idx] = v;
     }
     c.base = c.target;

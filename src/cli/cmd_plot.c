@@ -549,33 +549,33 @@ int cmd_plot(int argc, char **argv) {
             if (r < 0) return EXIT_USAGE;
             o.out = v;
         } else if ((r = cli_opt(argc, argv, &i, "--examples", &v))) {
-            if (r < 0 || cli_parse_size("--examples", v, &o.examples)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--examples", v, &o.examples, 0, 1000)) return EXIT_USAGE;
         } else if ((r = cli_opt(argc, argv, &i, "--n-fft", &v))) {
-            if (r < 0 || cli_parse_size("--n-fft", v, &o.n_fft)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--n-fft", v, &o.n_fft, 16, 65536)) return EXIT_USAGE;
             if (o.n_fft < 16 || o.n_fft > 65536 || o.n_fft % 2) {
                 cli_fail("plot", "--n-fft %zu: expected an even size in 16..65536", o.n_fft);
                 return EXIT_USAGE;
             }
         } else if ((r = cli_opt(argc, argv, &i, "--hop", &v))) {
-            if (r < 0 || cli_parse_size("--hop", v, &o.hop)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--hop", v, &o.hop, 1, 65536)) return EXIT_USAGE;
             if (o.hop < 1 || o.hop > 65536) {
                 cli_fail("plot", "--hop %zu: expected 1..65536", o.hop);
                 return EXIT_USAGE;
             }
         } else if ((r = cli_opt(argc, argv, &i, "--db-range", &v))) {
-            if (r < 0 || cli_parse_double("--db-range", v, &o.db_range)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_double("--db-range", v, &o.db_range, 10.0, 300.0)) return EXIT_USAGE;
             if (!(o.db_range >= 10 && o.db_range <= 300)) {
                 cli_fail("plot", "--db-range %g: expected 10..300 dB", o.db_range);
                 return EXIT_USAGE;
             }
         } else if ((r = cli_opt(argc, argv, &i, "--width", &v))) {
-            if (r < 0 || cli_parse_size("--width", v, &o.width)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--width", v, &o.width, 320, 16384)) return EXIT_USAGE;
             if (o.width < 320 || o.width > 16384) {
                 cli_fail("plot", "--width %zu: expected 320..16384 pixels", o.width);
                 return EXIT_USAGE;
             }
         } else if ((r = cli_opt(argc, argv, &i, "--height", &v))) {
-            if (r < 0 || cli_parse_size("--height", v, &o.height)) return EXIT_USAGE;
+            if (r < 0 || cli_parse_size("--height", v, &o.height, 200, 16384)) return EXIT_USAGE;
             if (o.height < 200 || o.height > 16384) {
                 cli_fail("plot", "--height %zu: expected 200..16384 pixels", o.height);
                 return EXIT_USAGE;

@@ -112,40 +112,40 @@ static int parse(int argc, char **argv, train_args *a) {
             a->loss = v, a->loss_set = 1;
         } else if (OPT("--steps")) {
             NEED;
-            if (cli_parse_size(o, v, &a->steps)) return -1;
+            if (cli_parse_size(o, v, &a->steps, 0, 1000000000)) return -1;
         } else if (OPT("--batch")) {
             NEED;
-            if (cli_parse_size(o, v, &a->batch)) return -1;
+            if (cli_parse_size(o, v, &a->batch, 1, 4096)) return -1;
             a->set_batch = 1;
         } else if (OPT("--valid-every")) {
             NEED;
-            if (cli_parse_size(o, v, &a->valid_every)) return -1;
+            if (cli_parse_size(o, v, &a->valid_every, 0, 1000000000)) return -1;
         } else if (OPT("--ckpt-every")) {
             NEED;
-            if (cli_parse_size(o, v, &a->ckpt_every)) return -1;
+            if (cli_parse_size(o, v, &a->ckpt_every, 0, 1000000000)) return -1;
         } else if (OPT("--keep")) {
             NEED;
-            if (cli_parse_size(o, v, &a->keep)) return -1;
+            if (cli_parse_size(o, v, &a->keep, 1, 1000000)) return -1;
         } else if (OPT("--seed")) {
             NEED;
-            if (cli_parse_size(o, v, &z)) return -1;
+            if (cli_parse_size(o, v, &z, 0, SIZE_MAX)) return -1;
             a->seed = z, a->seed_set = 1;
         } else if (OPT("--lr")) {
             NEED;
-            if (cli_parse_double(o, v, &a->lr)) return -1;
+            if (cli_parse_double(o, v, &a->lr, 1e-12, 0.999)) return -1;
             a->lr_set = 1;
         } else if (OPT("--lr-decay")) {
             NEED;
-            if (cli_parse_double(o, v, &a->lr_decay)) return -1;
+            if (cli_parse_double(o, v, &a->lr_decay, 1e-6, 1.0)) return -1;
         } else if (OPT("--clip")) {
             NEED;
-            if (cli_parse_double(o, v, &a->clip)) return -1;
+            if (cli_parse_double(o, v, &a->clip, 0.0, 1e9)) return -1;
         } else if (OPT("--ld-range")) {
             NEED;
-            if (cli_parse_double(o, v, &a->ld_range)) return -1;
+            if (cli_parse_double(o, v, &a->ld_range, 1.0, 300.0)) return -1;
         } else if (OPT("--log-every")) {
             NEED;
-            if (cli_parse_double(o, v, &a->log_every)) return -1;
+            if (cli_parse_double(o, v, &a->log_every, 0.0, 86400.0)) return -1;
         } else if (!strcmp(o, "--reverb")) {
             a->reverb = 1;
         } else if (o[0] == '-' && o[1] == '-') {
@@ -540,6 +540,9 @@ static int setup(run_t *r, train_args *a) {
         if (ok) ddsp_error("another rank failed to set up");
         return DDSP_ERR;
     }
+    /* we hold the folder: temporaries of checkpoints (and outputs) whose writer was killed
+     * are leftovers; a live writer's file (another host's, a running prepare) is kept */
+    if (r->d.rank == 0) ddsp_tmp_sweep_dir(r->run_dir, "ckpt-");
     ok = 0;
     if (resume_dir) {
         if (ddsp_ckpt_latest(resume_dir, ckpt, sizeof ckpt) == DDSP_OK) resuming = 1;
@@ -552,8 +555,17 @@ static int setup(run_t *r, train_args *a) {
         /* wisdom first: the plans made below are then the ones the run had */
         if (ddsp_ckpt_read(ckpt, &r->m, &r->opt, &st, &r->hist, &r->lc, 1)) goto check;
         r->seed = st.seed, r->step = st.step, r->epoch = st.epoch, r->pos = st.epoch_position;
-        if (!a->set_batch && ddsp_ckpt_config_str(ckpt, "batch", v, sizeof v) == DDSP_OK)
-            r->B = (size_t)atol(v);
+        if (!a->set_batch && ddsp_ckpt_config_str(ckpt, "batch", v, sizeof v) == DDSP_OK) {
+            char *end;
+            errno = 0;
+            const long long b = strtoll(v, &end, 10);
+            if (end == v || *end || errno || b < 1 || b > 4096) {
+                ddsp_error("%s: bad /config batch '%s' (expected a whole number in 1 .. 4096)",
+                           ckpt, v);
+                goto check;
+            }
+            r->B = (size_t)b;
+        }
         if (!a->set_data && ddsp_ckpt_config_str(ckpt, "dataset", v, sizeof v) == DDSP_OK) {
             snprintf(r->data_buf, sizeof r->data_buf, "%s", v);
             a->data = r->data_buf;
@@ -626,6 +638,16 @@ static int setup(run_t *r, train_args *a) {
     r->order = malloc(sizeof(int64_t) * (size_t)r->ds.n_train);
     if (!r->order) {
         ddsp_error("out of memory");
+        goto check;
+    }
+    /* the data order: a fresh run (or one checkpointed before its first batch) is at epoch
+     * 0, position "past the end"; otherwise the position lies within the epoch's
+     * permutation, which is recomputed here */
+    if (!(r->epoch == 0 && r->pos == INT64_MAX) &&
+        !(r->epoch >= 1 && r->pos >= 0 && r->pos <= r->ds.n_train)) {
+        ddsp_error("%s: /state epoch %lld, epoch_position %lld does not fit the %lld training "
+                   "examples of %s", ckpt, (long long)r->epoch, (long long)r->pos,
+                   (long long)r->ds.n_train, r->data);
         goto check;
     }
     if (r->epoch > 0) epoch_order(r->order, r->ds.train, r->ds.n_train, r->seed, (uint64_t)r->epoch - 1);
@@ -755,8 +777,13 @@ static int train_loop(run_t *r) {
             LOG0("warning: step %lld: non-finite loss (%g) or gradient norm (%g); update skipped "
                  "(%d in a row)", (long long)r->step + 1, lv[0], gnorm, bad_steps);
             if (bad_steps >= 5) {
-                ddsp_error("%d consecutive non-finite steps: stopping; the last checkpoint in %s "
-                           "is intact", bad_steps, r->run_dir);
+                char prev[PATH_MAX];
+                if (ddsp_ckpt_latest(r->run_dir, prev, sizeof prev) == DDSP_OK)
+                    ddsp_error("%d consecutive non-finite steps: stopping; the last checkpoint %s "
+                               "is intact", bad_steps, prev);
+                else
+                    ddsp_error("%d consecutive non-finite steps: stopping before any checkpoint "
+                               "was written in %s (nothing to resume from)", bad_steps, r->run_dir);
                 goto out;
             }
         } else {

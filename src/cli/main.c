@@ -2,7 +2,10 @@
 #include "cli/cli.h"
 #include "ddsp/util.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,23 +64,41 @@ int cli_str_opts(int argc, char **argv, int *i, const cli_str_opt *opts) {
     return 0;
 }
 
-int cli_parse_size(const char *opt, const char *s, size_t *out) {
+int cli_parse_size(const char *opt, const char *s, size_t *out, size_t lo, size_t hi) {
     char *end;
-    if (*s == '-' || *s == '\0') goto bad;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end != '\0') goto bad;
+    const char *p = s;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '-' || *p == '+' || *p < '0' || *p > '9') {
+        fprintf(stderr, "ddsp: %s expects a whole number in %zu .. %zu, got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    errno = 0;
+    const unsigned long long v = strtoull(p, &end, 10);
+    if (*end != '\0') {
+        fprintf(stderr, "ddsp: %s expects a whole number in %zu .. %zu, got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    if (errno == ERANGE || v > (unsigned long long)hi || v < (unsigned long long)lo ||
+        v > (unsigned long long)SIZE_MAX) {
+        fprintf(stderr, "ddsp: %s %s is out of range (allowed %zu .. %zu)\n", opt, s, lo, hi);
+        return -1;
+    }
     *out = (size_t)v;
     return 0;
-bad:
-    fprintf(stderr, "ddsp: %s expects a non-negative integer, got '%s'\n", opt, s);
-    return -1;
 }
 
-int cli_parse_double(const char *opt, const char *s, double *out) {
+int cli_parse_double(const char *opt, const char *s, double *out, double lo, double hi) {
     char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0') {
-        fprintf(stderr, "ddsp: %s expects a number, got '%s'\n", opt, s);
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || end == s) {
+        fprintf(stderr, "ddsp: %s expects a number in %g .. %g, got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    /* NaN fails both comparisons; overflow gives +-HUGE_VAL (out of any range here) and an
+     * underflow to 0 or a subnormal is out of range when lo > 0 */
+    if (!(v >= lo && v <= hi) || (errno == ERANGE && v != 0.0 && fabs(v) < 1e-300)) {
+        fprintf(stderr, "ddsp: %s %s is out of range (allowed %g .. %g)\n", opt, s, lo, hi);
         return -1;
     }
     *out = v;
@@ -85,10 +106,10 @@ int cli_parse_double(const char *opt, const char *s, double *out) {
 }
 
 void cli_fail(const char *cmd, const char *fmt, ...) {
-    char msg[1200];
+    char msg[16384];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    ddsp_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "ddsp %s: %s\n", cmd, msg);
 }
@@ -114,6 +135,9 @@ int main(int argc, char **argv) {
         printf("ddsp %s\n", DDSP_VERSION);
         return EXIT_OK;
     }
+    /* a signal removes the outputs being written (train has its own handling: it finishes
+     * the step and checkpoints) */
+    if (strcmp(c, "train")) ddsp_tmp_signals();
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ddsp: unknown command '%s' (see ddsp --help)\n", c);

@@ -152,7 +152,10 @@ int ddsp_infer_adjust(const ddsp_adjust_config *c, const ddsp_infer_stats *st,
                 sp += hz_to_midi(ft->f0_hz[i]);
                 sl += ft->loudness_db[i], sl2 += (double)ft->loudness_db[i] * ft->loudness_db[i];
             }
-        if (r.n_on > 0) {
+        /* a model trained on unvoiced data (noise, silence) has no pitch statistics: its
+         * f0 mean is 0 (MIDI), which would shift any input down by ~6 octaves */
+        r.no_voiced_stats = !(st->voiced_fraction > 0.0) || !isfinite(st->f0_midi_mean);
+        if (r.n_on > 0 && !r.no_voiced_stats) {
             const double n = (double)r.n_on;
             r.in_pitch_mean = sp / n;
             r.in_ld_mean = sl / n;
