@@ -9,7 +9,7 @@ set -u
 DDSP=$1 DATA=$2 W=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 EXPECT=$HERE/cli_expect.sh
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} DDSP_FFTW_PLANNER=${DDSP_FFTW_PLANNER:-estimate}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 expect() { # RC REGEX ARGS... (cli_expect.sh: exit code, output, one-line error)
@@ -119,6 +119,25 @@ expect 2 "--ckpt and --data are required" eval --ckpt "$CKPT"
 expect 0 "J: .* x 252 controls .frames 40:42" jacobian --ckpt "$CKPT" --in "$W/odd16k.wav" --seconds 0.5 --frames 40:42 --rank 2 --out "$W/jac.h5"
 expect 1 "notaudio.wav: not a readable audio file" jacobian --ckpt "$CKPT" --in "$W/notaudio.wav" --out "$W/x.h5"
 expect 1 "no such checkpoint" jacobian --ckpt "$W/nope.h5" --in "$W/odd16k.wav" --out "$W/x.h5"
+
+# ---------------------------------------------------------------- paths up to PATH_MAX
+# a run folder 2000 characters deep: train, resume, resynth, loss --grad-out, inspect, plot
+# (train wrote its checkpoint and then failed on resynth.wav past ~1010 characters, and
+# errors were cut at 1023 characters, before their reason)
+L="$W/long"
+for k in 1 2 3 4 5 6 7 8 9; do L="$L/$(printf 'd%.0s' $(seq 220))"; done
+mkdir -p "$L" || fail "mkdir a long path"
+"$DDSP" train --data "$W/ds.h5" --model small --steps 2 --batch 1 --out "$L/run" --valid-every 0 \
+    > "$W/long.log" 2>&1 || fail "train into a ${#L}-character folder: $(tail -c 300 "$W/long.log")"
+[ -f "$L/run/resynth.wav" ] && [ -f "$L/run/ckpt-00000002.h5" ] || fail "long path: outputs missing"
+"$DDSP" train --resume "$L/run" --steps 3 > "$W/long.log" 2>&1 || fail "resume in a long path"
+expect 0 "wrote .*long.wav" resynth --ckpt "$L/run" --in "$W/odd16k.wav" --out "$L/long.wav"
+expect 0 "wrote gradient" loss "$L/long.wav" "$L/long.wav" --grad-out "$L/g.h5"
+expect 0 "check +ok" inspect "$L/run"
+expect 0 "wrote" plot "$L/run" --out "$L/p.png"
+"$DDSP" loss "$L/missing.wav" "$W/odd16k.wav" 2> "$W/long.err"
+grep -q "missing.wav: no such file$" "$W/long.err" || fail "a long-path error lost its reason: $(tail -c 100 "$W/long.err")"
+echo "paths of ${#L} characters: train, resume, resynth, loss, inspect, plot ok"
 
 if [ $fails -ne 0 ]; then echo "infer_cli: $fails check(s) FAILED"; exit 1; fi
 echo "infer_cli: all checks passed"

@@ -59,8 +59,9 @@ void ddsp_stft_overlap_add_pairs(float *y, size_t N, const fftwf_complex *y_pair
  * DDSP_OK or DDSP_ERR. */
 int ddsp_stft_mag(float *S, const float *x, size_t N, int n, int hop);
 
-/* Planning rigor for plans made from now on: FFTW_ESTIMATE, FFTW_MEASURE (default),
- * FFTW_PATIENT. Overridden by the environment variable DDSP_FFTW_PLANNER
+/* Planning rigor for plans made from now on: FFTW_ESTIMATE (default: deterministic, so
+ * every process computes with the same plans; measured as fast as FFTW_MEASURE's here),
+ * FFTW_MEASURE, FFTW_PATIENT. Overridden by the environment variable DDSP_FFTW_PLANNER
  * (estimate|measure|patient) when set. */
 void ddsp_fft_set_rigor(unsigned flags);
 unsigned ddsp_fft_rigor(void);

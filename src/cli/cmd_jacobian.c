@@ -166,7 +166,6 @@ int cmd_jacobian(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
-    ddsp_fft_set_rigor(FFTW_ESTIMATE); /* exact whatever the plan; planning J's batches is slow */
     int rc = EXIT_FAIL;
     ddsp_infer_model im = {0};
     ddsp_infer_features ft = {0};

@@ -310,7 +310,6 @@ static int plot_audio(const char **files, int nf, const plot_opts *o) {
     float *lm[MAX_AUDIO] = {0};
     ddsp_plot_spec specs[MAX_AUDIO];
     char titles[MAX_AUDIO][160], title[512] = "", sub[512] = "";
-    ddsp_fft_set_rigor(FFTW_ESTIMATE); /* one transform size, used once: no planning time */
     for (int i = 0; i < nf; i++) {
         if (ddsp_audio_read(files[i], &a[i])) goto fail;
         const int n = o->n_fft ? (int)o->n_fft : auto_nfft(a[i].sample_rate);

@@ -928,11 +928,9 @@ int cmd_train(int argc, char **argv) {
          * so there is nothing to tell the user, and a warning would break one-line errors */
     }
 #endif
-    /* FFTW_MEASURE times candidate algorithms, so two processes may pick different plans and
-     * round differently: training defaults to FFTW_ESTIMATE (a deterministic choice; measured
-     * no slower here), so a seed reproduces a run bit for bit. DDSP_FFTW_PLANNER overrides;
-     * then rank 0's plans are broadcast and stored in checkpoints for exact resumes. */
-    if (!getenv("DDSP_FFTW_PLANNER")) ddsp_fft_set_rigor(FFTW_ESTIMATE);
+    /* FFT plans are FFTW_ESTIMATE's (ddsp/dsp.h), so a seed reproduces a run bit for bit; with
+     * DDSP_FFTW_PLANNER=measure rank 0's plans are broadcast and stored in checkpoints for
+     * exact resumes. */
     int rc = EXIT_FAIL;
     if (setup(&r, &a) == DDSP_OK) rc = train_loop(&r);
     if (rc == EXIT_FAIL && ddsp_last_error()[0] && strncmp(ddsp_last_error(), "another rank", 12))

@@ -113,7 +113,7 @@ supp=$bdir/lsan_fuzz.supp
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0:malloc_context_size=30${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
-export OMP_NUM_THREADS=1 DDSP_FFTW_PLANNER=estimate
+export OMP_NUM_THREADS=1
 command -v llvm-symbolizer >/dev/null && export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer)}
 
 # triage TARGET FILE: "ddsp|library<TAB>kind<TAB>first frame" of the report FILE causes

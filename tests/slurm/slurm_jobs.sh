@@ -197,7 +197,7 @@ valid_ckpt() { # the checkpoint is an HDF5 file with the model group
     listing=$(h5dump -n "$1" 2>/dev/null) && grep -q 'group  *\/model$' <<< "$listing"
 }
 
-common=(DDSP="$DDSP" DDSP_FFTW_PLANNER=estimate OMPI_ALLOW_RUN_AS_ROOT=1
+common=(DDSP="$DDSP" OMPI_ALLOW_RUN_AS_ROOT=1
         OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1)
 small=(MODEL=small BATCH=2 SEED=1 TRAIN_ARGS="--log-every 1")
 res=(--nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=10)

@@ -14,7 +14,7 @@ readme=$bad/README.md
 [ -x "$ddsp" ] || { echo "check_bad: $ddsp is not executable" >&2; exit 2; }
 [ -f "$readme" ] || { echo "check_bad: no $readme" >&2; exit 2; }
 mkdir -p "$work"
-export DDSP_FFTW_PLANNER=${DDSP_FFTW_PLANNER:-estimate} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 LIMIT=${CHECK_BAD_LIMIT:-120}
 crash_re='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|assertion `|Segmentation fault|MPI_ABORT|SUMMARY: (Address|Undefined|Leak)'
 n=0 fails=0
