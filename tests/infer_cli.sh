@@ -111,6 +111,12 @@ if command -v python3 > /dev/null && python3 -c 'import json' 2> /dev/null; then
 fi
 expect 1 "notaudio.wav: not an HDF5 file" eval --ckpt "$CKPT" --data "$W/notaudio.wav"
 expect 1 "noiserun: is a folder, not a dataset file" eval --ckpt "$CKPT" --data "$W/noiserun"
+# --json on an error: still one JSON object on stdout (it printed nothing)
+"$DDSP" eval --ckpt "$CKPT" --data "$W/noise.h5" --json > "$W/eval_err.json" 2> /dev/null && fail "eval on a split with no examples exited 0"
+grep -q '^{"ok": false, "error": ".*noise.h5: no validation examples' "$W/eval_err.json" || fail "eval --json error object: $(cat "$W/eval_err.json")"
+# a metric without a value is an empty CSV field (it was "nan"): noise has no confident frame
+"$DDSP" eval --ckpt "$CKPT" --data "$W/noise.h5" --split train --csv "$W/noise_eval.csv" > /dev/null 2>&1 || fail "eval on noise"
+grep -qi nan "$W/noise_eval.csv" && fail "eval CSV holds nan: $(cat "$W/noise_eval.csv")"
 expect 1 "no such checkpoint" eval --ckpt "$W/nope" --data "$W/ds.h5"
 expect 2 "unknown split 'test'" eval --ckpt "$CKPT" --data "$W/ds.h5" --split test
 expect 2 "--ckpt and --data are required" eval --ckpt "$CKPT"

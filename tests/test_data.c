@@ -3,6 +3,7 @@
  * (1-rank vs 2-rank equality runs through mpirun in tests/CMakeLists.txt.) */
 #include "ddsp/audio.h"
 #include "ddsp/data.h"
+#include "ddsp/dist.h"
 #include "ddsp/features.h"
 #include "ddsp/util.h"
 #include "testutil.h"
@@ -23,7 +24,8 @@ static void write_file(const char *path, const char *text) {
 
 int main(int argc, char **argv) {
     const char *data = argc > 2 ? argv[2] : "data";
-    MPI_Init(&argc, &argv);
+    ddsp_dist dg; /* a group of one through MPI, as `ddsp prepare` runs without mpirun */
+    if (ddsp_dist_init(&dg, &argc, &argv)) return 1;
     ddsp_h5_quiet();
     if (!mkdtemp(tmpdir)) return 1;
     char out[512], p[1024], bad[1024], shortf[1024], dir[512];
@@ -55,13 +57,13 @@ int main(int argc, char **argv) {
 
     /* --strict stops at the first bad input (sorted: broken.wav) and writes nothing */
     c.strict = 1;
-    CHECK(ddsp_prepare(&c, in, 1, out, MPI_COMM_WORLD, &st) == DDSP_ERR &&
+    CHECK(ddsp_prepare(&c, in, 1, out, &dg, &st) == DDSP_ERR &&
               strstr(ddsp_last_error(), "broken.wav"),
           "strict: %s", ddsp_last_error());
     CHECK(access(out, F_OK) != 0, "strict failure left an output file");
     c.strict = 0;
 
-    CHECK(ddsp_prepare(&c, in, 1, out, MPI_COMM_WORLD, &st) == DDSP_OK, "%s", ddsp_last_error());
+    CHECK(ddsp_prepare(&c, in, 1, out, &dg, &st) == DDSP_OK, "%s", ddsp_last_error());
     CHECK(st.files_ok == 2 && st.files_bad == 1 && st.files_short == 1, "file counts %lld %lld %lld",
           (long long)st.files_ok, (long long)st.files_bad, (long long)st.files_short);
     /* flute 30 s: 27 windows, 3 valid (start 24..26 s), train ends by 24 s: starts 0..20.
@@ -73,7 +75,7 @@ int main(int argc, char **argv) {
     /* existing output is kept without force */
     struct stat s0, s1;
     stat(out, &s0);
-    CHECK(ddsp_prepare(&c, in, 1, out, MPI_COMM_WORLD, &st) == DDSP_ERR &&
+    CHECK(ddsp_prepare(&c, in, 1, out, &dg, &st) == DDSP_ERR &&
               strstr(ddsp_last_error(), "--force"),
           "overwrite refused: %s", ddsp_last_error());
     stat(out, &s1);
@@ -144,7 +146,7 @@ int main(int argc, char **argv) {
     /* no usable input at all */
     const char *only_bad[1] = {bad};
     snprintf(p, sizeof p, "%s/none.h5", tmpdir);
-    CHECK(ddsp_prepare(&c, only_bad, 1, p, MPI_COMM_WORLD, &st) == DDSP_ERR &&
+    CHECK(ddsp_prepare(&c, only_bad, 1, p, &dg, &st) == DDSP_ERR &&
               strstr(ddsp_last_error(), "no examples") && access(p, F_OK) != 0,
           "no examples: %s", ddsp_last_error());
 
@@ -156,6 +158,6 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) printf("could not remove %s\n", tmpdir);
     int rc = tu_finish("test_data");
-    MPI_Finalize();
+    ddsp_dist_finalize();
     return rc;
 }

@@ -368,6 +368,53 @@ static void check_silence(void) {
     ddsp_free(t), ddsp_free(e), ddsp_free(g), ddsp_free(g2), ddsp_free(gr), ddsp_free(grd);
 }
 
+/* Quiet signals whose bins have |X|^2 below FLT_MIN (|X| ~ 1e-20 .. 1e-30): the float magnitude
+ * underflowed, and where -mrecip turns sqrtf into x * rsqrt(x) it became +inf (loss inf,
+ * gradient NaN in magenta mode and in builds without AVX-512); below ~1e-22 the gradient
+ * was silently 0. Against the double C reference, every type and log mode, both kernel
+ * paths, tiny estimate and tiny target. */
+static void check_tiny(void) {
+    const size_t B = 1, N = 5003;
+    float *t = ddsp_alloc(sizeof(float) * N), *e = ddsp_alloc(sizeof(float) * N);
+    float *g = ddsp_alloc(sizeof(float) * N), *gr = ddsp_alloc(sizeof(float) * N);
+    double *grd = ddsp_alloc(sizeof(double) * N);
+    const ddsp_mss_type types[] = {DDSP_MSS_L1LOG, DDSP_MSS_L1LOG, DDSP_MSS_L1, DDSP_MSS_L2};
+    const ddsp_log_mode modes[] = {DDSP_LOG_ADD, DDSP_LOG_MAGENTA, DDSP_LOG_ADD, DDSP_LOG_ADD};
+    const char *scales[] = {"2048,1024,512,256,128,64", "2000,1000,200,96,48,8"};
+    const double amps[] = {1e-20, 1e-25, 1e-30};
+    double worst = 0.0;
+    for (int a = 0; a < 3; a++)
+        for (int which = 0; which < 2; which++) {
+            fill_random(t, N, 0.3);
+            fill_random(e, N, 0.3);
+            float *q = which ? t : e; /* the quiet one */
+            for (size_t i = 0; i < N; i++) q[i] = (float)(q[i] * amps[a]);
+            for (int i = 0; i < 4; i++)
+                for (int sc = 0; sc < 2; sc++) {
+                    ddsp_mss_config c;
+                    ddsp_mss_config_default(&c);
+                    c.type = types[i], c.log_mode = modes[i];
+                    ddsp_mss_parse_scales(&c, scales[sc]);
+                    ddsp_mss *m = ddsp_mss_init(&c, B, N);
+                    ddsp_mss_value v, vr;
+                    memset(g, 0, sizeof(float) * N);
+                    ddsp_mss_backward(m, g, &v, NULL, t, e, B, 1.0f);
+                    ddsp_mss_reference(&c, &vr, gr, t, e, B, N);
+                    for (size_t j = 0; j < N; j++) grd[j] = gr[j];
+                    const double rel = tu_rel_l2(g, grd, N, NULL, NULL);
+                    if (rel > worst) worst = rel;
+                    CHECK(isfinite(v.total) && tu_rel(v.total, vr.total) <= 1e-6 && rel <= 1e-5,
+                          "quiet %s (amplitude %g) %s/%s %s: loss %.9g vs %.9g, grad rel L2 %.3g",
+                          which ? "target" : "estimate", amps[a], ddsp_mss_type_name(c.type),
+                          ddsp_mss_log_mode_name(c.log_mode), scales[sc], v.total, vr.total, rel);
+                    ddsp_mss_free(m);
+                }
+        }
+    printf("quiet signals (1e-20 .. 1e-30): every type/log mode, both kernel paths: finite, grad "
+           "rel L2 <= %.3g\n", worst);
+    ddsp_free(t), ddsp_free(e), ddsp_free(g), ddsp_free(gr), ddsp_free(grd);
+}
+
 /* Results must not depend on the thread count: bitwise equal with 1 and 2 threads. */
 static void check_threads(void) {
     const size_t B = 3, N = 16000;
@@ -615,6 +662,45 @@ static void check_phi_misc(void) {
                       "mag=1,delta_time=0.5,delta_freq=1,cumsum_freq=0.1,sc=1,dist=l1");
     check_phi_threads("logmel,mel=0.5,loudness=0.1,scat1,scat2=2,scat_j=9,dist=l2",
                       "mel=0.5,logmel=1,loudness=0.1,scat1=1,scat2=2,scat_j=9,scat_q=8,dist=l2");
+    /* settings that parse but build a term that cannot work: refused at init, not a loss
+     * that is silently 0 (scat2 with no second-order path) or advice that cannot be taken */
+    {
+        ddsp_phi_config c2;
+        ddsp_phi_config_default(&c2);
+        CHECK(ddsp_phi_parse_terms(&c2, "scat2,scat_j=2") == DDSP_OK, "parse scat2,scat_j=2");
+        ddsp_phi *p2 = ddsp_phi_init(&c2, 1, 4000);
+        CHECK(!p2 && strstr(ddsp_last_error(), "no second-order path"),
+              "scat2 without second-order paths: '%s'", ddsp_last_error());
+        ddsp_phi_free(p2);
+        ddsp_phi_config_default(&c2);
+        ddsp_phi_parse_terms(&c2, "scat1");
+        p2 = ddsp_phi_init(&c2, 1, 5);
+        CHECK(!p2 && strstr(ddsp_last_error(), "too short for time scattering"),
+              "scattering of 5 samples: '%s'", ddsp_last_error());
+        ddsp_phi_free(p2);
+    }
+    /* spectral convergence against a silent target: finite and continuous (the plain ratio
+     * divided by 1 for silence and by 1e-30 for a 1e-30 target) */
+    {
+        const size_t N = 3000;
+        ddsp_phi_config c2;
+        ddsp_phi_config_default(&c2);
+        ddsp_phi_parse_terms(&c2, "sc");
+        ddsp_phi *p2 = ddsp_phi_init(&c2, 1, N);
+        float *t = ddsp_alloc(sizeof(float) * N), *e = ddsp_alloc(sizeof(float) * N);
+        float *g = ddsp_alloc(sizeof(float) * N);
+        fill_random(e, N, 0.3);
+        ddsp_phi_value v0, v1;
+        ddsp_phi_eval(p2, &v0, g, t, e, 1); /* t is all zeros */
+        for (size_t i = 0; i < N; i++) t[i] = (float)(1e-30 * e[(i * 7) % N]);
+        ddsp_phi_eval(p2, &v1, g, t, e, 1);
+        double gmax = 0.0;
+        for (size_t i = 0; i < N; i++) gmax = fmax(gmax, fabs(g[i]));
+        CHECK(isfinite(v0.total) && isfinite(gmax) && tu_rel(v0.total, v1.total) < 1e-6,
+              "sc with a silent target %.9g vs a 1e-30 target %.9g", v0.total, v1.total);
+        ddsp_free(t), ddsp_free(e), ddsp_free(g);
+        ddsp_phi_free(p2);
+    }
     const char *bad[] = {"", "mag,bogus", "mag=-1", "mag=x", "mag=0", "scat1,scat_j=x",
                          "scat1,scat_q=0", "scat1,scat_j=40"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -648,6 +734,7 @@ int main(int argc, char **argv) {
     check_self_zero();
     check_silence_reference();
     check_silence();
+    check_tiny();
     check_threads();
     check_phi_equals_mss();
     const char *terms[] = {"mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",

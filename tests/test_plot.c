@@ -320,6 +320,41 @@ static void test_library(void) {
     CHECK(rc == DDSP_OK, "ddsp_plot_write_png: %s", ddsp_last_error());
     if (rc == DDSP_OK) check_png(path, 900, 500);
 
+#ifdef HAVE_CAIRO_H
+    /* a spectrogram of digital silence (log(0 + 1e-5) everywhere) is dark: the colour scale
+     * ended at the data's maximum, so silence was drawn in the top colour */
+    {
+        static float sil[40 * 129];
+        for (int i = 0; i < 40 * 129; i++) sil[i] = logf(1e-5f);
+        ddsp_plot_spec ss = specs[0];
+        ss.logmag = sil;
+        ddsp_plot_figure sf = {.width = 600, .height = 400, .title = "silence", .specs = &ss,
+                               .n_specs = 1};
+        snprintf(path, sizeof path, "%s/silence.png", DIR_);
+        CHECK(ddsp_plot_write_png(path, &sf) == DDSP_OK, "silence: %s", ddsp_last_error());
+        cairo_surface_t *im = cairo_image_surface_create_from_png(path);
+        if (cairo_surface_status(im) == CAIRO_STATUS_SUCCESS) {
+            const unsigned char *d = cairo_image_surface_get_data(im);
+            const int stride = cairo_image_surface_get_stride(im);
+            /* the middle of the image area */
+            const uint32_t px = *(const uint32_t *)(d + (size_t)200 * stride + 4 * 250) & 0xffffff;
+            const int lum = (int)((px >> 16) & 255) + (int)((px >> 8) & 255) + (int)(px & 255);
+            CHECK(lum < 3 * 40, "silence drawn at luminance %d of 765 (pixel %06x)", lum, px);
+        }
+        cairo_surface_destroy(im);
+    }
+    /* a log axis: values of exactly 0 are drawn on the bottom edge and counted, not dropped */
+    {
+        double y0[50];
+        for (int i = 0; i < 50; i++) y0[i] = i == 25 ? 0.0 : 1.0 + (i - 25) * (i - 25);
+        ddsp_plot_series s0 = {x, y0, 50, "zero at 25", 0x1f77b4, 2, 1};
+        ddsp_plot_figure lf = {.width = 600, .height = 400, .title = "log", .series = &s0,
+                               .n_series = 1, .log_y = 1};
+        snprintf(path, sizeof path, "%s/logzero.png", DIR_);
+        CHECK(ddsp_plot_write_png(path, &lf) == DDSP_OK, "log axis with a zero: %s",
+              ddsp_last_error());
+    }
+#endif
     rc = ddsp_plot_write_png("/nonexistent-dir/x.png", &fig);
     CHECK(rc == DDSP_ERR && strstr(ddsp_last_error(), "/nonexistent-dir/x.png: cannot create"),
           "unwritable path: %s", ddsp_last_error());

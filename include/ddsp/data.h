@@ -20,10 +20,10 @@
 #ifndef DDSP_DATA_H
 #define DDSP_DATA_H
 
-#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddsp/dist.h"
 #include "ddsp/features.h"
 
 #define DDSP_DATASET_FORMAT "ddsp-dataset"
@@ -54,12 +54,12 @@ int ddsp_prepare_config_check(const ddsp_prepare_config *c);
 
 /* Cut `inputs` (files and/or folders, searched recursively for audio files, sorted) into
  * examples with features and write `out_path` atomically (a temporary file renamed at the
- * end; an existing file is kept unless c->force). Collective over `comm`: ranks split the
+ * end; an existing file is kept unless c->force). Collective over the group d: ranks split the
  * files and write their examples with parallel HDF5; the content does not depend on the
  * number of ranks. Bad inputs are reported by name and skipped (c->strict: error).
  * DDSP_OK or DDSP_ERR, the same on every rank. */
 int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_inputs,
-                 const char *out_path, MPI_Comm comm, ddsp_prepare_stats *stats);
+                 const char *out_path, const ddsp_dist *d, ddsp_prepare_stats *stats);
 
 /* ---------------------------------------------------------------- reading */
 typedef struct {
@@ -82,5 +82,38 @@ int ddsp_dataset_read(const ddsp_dataset *ds, int64_t i, float *audio, float *f0
 /* Read example i's f0 confidence (F). DDSP_OK or DDSP_ERR. */
 int ddsp_dataset_read_confidence(const ddsp_dataset *ds, int64_t i, float *conf);
 void ddsp_dataset_close(ddsp_dataset *ds);
+
+/* ---------------------------------------------------------------- a rank's batches
+ * Global batches of B training examples in a seeded order: each epoch is a permutation of
+ * the training split keyed by (seed, epoch), the same on every rank; rank r of `size` takes
+ * examples r, r + size, ... of each global batch. (epoch, pos) is the position of the next
+ * example, what a checkpoint stores to continue the order exactly: a fresh order is epoch 0,
+ * pos DDSP_BATCHER_FRESH (the first batch draws epoch 1's permutation). */
+#define DDSP_BATCHER_FRESH INT64_MAX
+typedef struct {
+    const ddsp_dataset *ds; /* borrowed */
+    size_t B, bmax;         /* global batch; this rank's most examples per batch */
+    int rank, size;
+    uint64_t seed;
+    int64_t epoch, pos;
+    int64_t *order;         /* (n_train) the current epoch's permutation */
+    int64_t *gidx;          /* (B) the last global batch */
+    size_t n;               /* this rank's examples in the last batch */
+    float *f0, *ld, *audio; /* (bmax, F), (bmax, F), (bmax, T): this rank's examples */
+    int64_t *ids;           /* (bmax) their dataset rows (the noise keys) */
+} ddsp_batcher;
+
+/* Buffers for global batches of B (B >= size) over ds, positioned at (epoch, pos).
+ * DDSP_ERR naming the dataset when the position does not fit it (e.g. a checkpoint of
+ * another dataset) or memory runs out. */
+int ddsp_batcher_init(ddsp_batcher *b, const ddsp_dataset *ds, size_t B, int rank, int size,
+                      uint64_t seed, int64_t epoch, int64_t pos);
+/* Advance to the next global batch and read this rank's share into f0/ld/audio/ids
+ * (b->n examples). DDSP_OK or DDSP_ERR (a read failure, naming the file and row). */
+int ddsp_batcher_next(ddsp_batcher *b);
+/* Read the given rows (n <= bmax) into the buffers instead (validation, monitoring);
+ * b->n = n. DDSP_OK or DDSP_ERR. */
+int ddsp_batcher_load(ddsp_batcher *b, const int64_t *rows, size_t n);
+void ddsp_batcher_free(ddsp_batcher *b);
 
 #endif

@@ -108,7 +108,9 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  *   delta_time   mean D of the frame-to-frame difference S[f+1] - S[f] magenta delta_time_weight
  *   delta_freq   mean D of the bin-to-bin difference S[k+1] - S[k]     magenta delta_freq_weight
  *   cumsum_freq  mean D of the cumulative sum over bins                magenta cumsum_freq_weight
- *   sc           ||S_e - S_t||_F / ||S_t||_F per example (spectral convergence, auraloss)
+ *   sc           ||S_e - S_t||_F / sqrt(||S_t||_F^2 + F K 1e-10) per example (spectral
+ *                convergence, auraloss; the 1e-5-per-bin floor only matters for a silent
+ *                target, where the plain ratio is infinite)
  *   mel          mean D(M S_e - M S_t), M a triangular mel filterbank (HTK mel scale,
  *                0 .. sample_rate/2, peaks 1) with clamp(K/8, 4, 128) bands at each scale
  *   logmel       mean D(log(M S_e + 1e-5) - log(M S_t + 1e-5))

@@ -11,8 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddsp/dist.h"
 #include "ddsp/loss.h"
 #include "ddsp/model.h"
+#include "ddsp/optim.h"
 
 /* Buffers for batches of up to max_batch examples of F frames, allocated once; m is
  * borrowed (it must outlive t). NULL + ddsp_error on failure. _free(NULL) is a no-op. */
@@ -38,5 +40,29 @@ const float *ddsp_trainer_audio(const ddsp_trainer *t);
 void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
                              const float *loudness_db, const int64_t *ids, size_t B,
                              uint64_t seed, uint64_t step, int parts);
+
+/* ---------------------------------------------------------------- one update
+ * The optimisation step, the only one in the code base (the run, the tests and the benchmark
+ * call it): zero the model's gradients; this rank's n examples forward and backward through
+ * t, gradients scaled by their share n / global_B of the global batch; the sums over the
+ * group d of the gradients, the losses and the stop flags (one dist call each); then, when
+ * the global loss and gradient norm are finite, global-norm clipping and one Adam update of
+ * o; otherwise the update is skipped and the weights stay those of the last good step. */
+typedef struct {
+    double loss;                            /* the global batch's mean loss */
+    double per_scale[DDSP_MSS_MAX_SCALES];  /* its per-scale parts */
+    double grad_norm;                       /* of the summed gradient, before clipping */
+    double lr;                              /* the rate of this update */
+    int skipped;                            /* non-finite loss or gradient: no update */
+    int stop;                               /* some rank passed stop != 0 */
+    double reduce_s;                        /* seconds in the cross-rank sums */
+} ddsp_train_result;
+
+/* DDSP_OK, or DDSP_ERR when a collective fails (the same on every rank). `step` keys the
+ * noise (see above). */
+int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const float *f0_hz,
+                      const float *loudness_db, const float *target, const int64_t *ids,
+                      size_t n, size_t global_B, uint64_t seed, uint64_t step, int stop,
+                      ddsp_train_result *res);
 
 #endif

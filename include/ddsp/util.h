@@ -29,6 +29,9 @@ void ddsp_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 
 void ddsp_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 4, 5)));
+/* What a failed DDSP_ASSERT calls before abort(): the dist module registers the MPI_Abort
+ * of the whole job once MPI is up (util itself knows nothing of MPI). */
+void ddsp_set_abort_hook(void (*hook)(int code));
 #define DDSP_ASSERT(cond, ...)                                                                 \
     do {                                                                                       \
         if (!(cond)) ddsp_assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                 \

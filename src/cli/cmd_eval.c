@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,7 @@ int cmd_eval(int argc, char **argv) {
     memset(&ds, 0, sizeof ds);
     memset(&hist, 0, sizeof hist);
     FILE *csv = NULL;
+    char csv_tmp[PATH_MAX] = "";
 
     if (ddsp_infer_load(&im, a.ckpt)) goto fail;
     if (ddsp_dataset_open(a.data, &ds)) goto fail;
@@ -204,10 +207,13 @@ int cmd_eval(int argc, char **argv) {
                    !strcmp(a.split, "valid") ? "train" : "all");
         goto fail;
     }
-    if (a.csv && !(csv = fopen(a.csv, "w"))) {
-        ddsp_error("%s: cannot write (%s)", a.csv, strerror(errno));
+    /* the CSV goes to a temporary beside it, published when complete */
+    if (a.csv && (ddsp_tmp_name(csv_tmp, sizeof csv_tmp, a.csv) || !(csv = fopen(csv_tmp, "w")))) {
+        if (csv_tmp[0]) ddsp_error("%s: cannot write (%s)", a.csv, strerror(errno));
+        csv_tmp[0] = '\0';
         goto fail;
     }
+    if (csv) ddsp_tmp_track(csv_tmp);
     const size_t B = a.batch < n ? a.batch : n, T = (size_t)ds.T, F = (size_t)ds.F;
     tr = ddsp_trainer_init(&im.m, &im.loss, B, F);
     mss = tr ? ddsp_mss_init(&im.loss, 1, T) : NULL;
@@ -328,26 +334,48 @@ int cmd_eval(int argc, char **argv) {
     }
     if (csv) {
         fprintf(csv, "example,split,mss,loudness_l1_db,f0_l1_cents,rpa,conf_frames,frames\n");
-        for (size_t k = 0; k < n; k++)
-            fprintf(csv, "%lld,%s,%.9g,%.9g,%.9g,%.9g,%zu,%zu\n", (long long)rows[k].example,
-                    rows[k].valid ? "valid" : "train", rows[k].mss, rows[k].m.loudness_l1_db,
-                    rows[k].m.f0_l1_cents, rows[k].m.rpa, rows[k].m.n_conf, rows[k].m.n_frames);
-        fprintf(csv, "mean,%s,%.9g,%.9g,%.9g,%.9g,,\n", a.split, mean[0], mean[1], mean[2],
-                mean[3]);
-        if (fclose(csv) != 0) {
+        /* a metric with no value (no confident frame) is an empty field, as the table's "-" */
+        char v[4][32];
+#define CSV_NUM(i, x) (isfinite(x) ? snprintf(v[i], sizeof v[i], "%.9g", (x)) : (v[i][0] = 0, 0))
+        for (size_t k = 0; k < n; k++) {
+            CSV_NUM(0, rows[k].mss), CSV_NUM(1, rows[k].m.loudness_l1_db);
+            CSV_NUM(2, rows[k].m.f0_l1_cents), CSV_NUM(3, rows[k].m.rpa);
+            fprintf(csv, "%lld,%s,%s,%s,%s,%s,%zu,%zu\n", (long long)rows[k].example,
+                    rows[k].valid ? "valid" : "train", v[0], v[1], v[2], v[3], rows[k].m.n_conf,
+                    rows[k].m.n_frames);
+        }
+        CSV_NUM(0, mean[0]), CSV_NUM(1, mean[1]), CSV_NUM(2, mean[2]), CSV_NUM(3, mean[3]);
+#undef CSV_NUM
+        fprintf(csv, "mean,%s,%s,%s,%s,%s,,\n", a.split, v[0], v[1], v[2], v[3]);
+        const int bad = ferror(csv);
+        if (fclose(csv) != 0 || bad) {
             csv = NULL;
             ddsp_error("%s: error writing (%s)", a.csv, strerror(errno));
             goto fail;
         }
         csv = NULL;
+        if (ddsp_tmp_publish(csv_tmp, a.csv, 1)) {
+            csv_tmp[0] = '\0';
+            goto fail;
+        }
+        csv_tmp[0] = '\0';
         if (!a.json) printf("wrote %s\n", a.csv);
     }
     rc = EXIT_OK;
     goto cleanup;
 fail:
+    if (a.json) { /* scripts still get one JSON object */
+        printf("{\"ok\": false, \"error\": ");
+        json_str(stdout, ddsp_last_error());
+        printf("}\n");
+    }
     cli_fail("eval", "%s", ddsp_last_error());
 cleanup:
     if (csv) fclose(csv);
+    if (csv_tmp[0]) {
+        unlink(csv_tmp);
+        ddsp_tmp_forget(csv_tmp);
+    }
     ddsp_history_free(&hist);
     free(rows), free(ids), free(sel);
     ddsp_free(y), ddsp_free(audio), ddsp_free(f0), ddsp_free(ld), ddsp_free(conf);

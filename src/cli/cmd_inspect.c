@@ -596,7 +596,8 @@ static void fmt_value(char *buf, size_t cap, const attr *a) {
         if (a->kind == 'i')
             o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? "," : "", (long long)a->iv[i]);
         else
-            o += (size_t)snprintf(buf + o, cap - o, "%s%.6g", i ? "," : "", a->fv[i]);
+            o += isfinite(a->fv[i]) ? (size_t)snprintf(buf + o, cap - o, "%s%.6g", i ? "," : "", a->fv[i])
+                                    : (size_t)snprintf(buf + o, cap - o, "%sn/a", i ? "," : "");
     }
     if (a->n > MAX_VALS && o < cap) snprintf(buf + o, cap - o, ",... (%zu values)", a->n);
 }

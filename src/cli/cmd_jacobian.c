@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,19 @@ static int read_controls(const char *path, float **raw, float **f0, float **nois
             goto done;
         }
     }
+    /* a NaN control gives NaN singular vectors and a spectrum of zeros */
+    struct {
+        const char *name;
+        const float *v;
+        size_t n;
+    } chk[3] = {{"raw_controls", *raw, *F * C}, {"f0_hz", *f0, *F}, {"noise_uniform", *noise, *F * hop}};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; chk[k].v && i < chk[k].n; i++)
+            if (!isfinite(chk[k].v[i])) {
+                ddsp_error("%s: '%s' holds a non-finite value at frame %zu", path, chk[k].name,
+                           k == 2 ? i / hop : k == 0 ? i / C : i);
+                goto done;
+            }
     rc = DDSP_OK;
 done:
     H5Fclose(f);
@@ -94,8 +108,9 @@ static int write_out(const char *path, const ddsp_jacobian *j, size_t fb, size_t
               ddsp_h5_attr_str(f, "method", j->null_share ? "dense" : "randomized") ||
               ddsp_h5_attr_i64(f, "n_out", (int64_t)j->n_out) ||
               ddsp_h5_attr_i64v(f, "region", region, 2) ||
-              ddsp_h5_attr_i64(f, "rank_1e-3", (int64_t)j->rank_1e3) ||
-              ddsp_h5_attr_f64(f, "entropy_rank", j->entropy_rank) ||
+              /* the ranks need the whole spectrum: unknown (-1) for the randomized top K */
+              ddsp_h5_attr_i64(f, "rank_1e-3", j->null_share ? (int64_t)j->rank_1e3 : -1) ||
+              ddsp_h5_attr_f64(f, "entropy_rank", j->null_share ? j->entropy_rank : -1.0) ||
               ddsp_h5_write_f64(f, "sigma", j->sigma, 1, dn) ||
               ddsp_h5_write_f64(f, "V", j->V, 2, dv) ||
               (j->null_share && ddsp_h5_write_f64(f, "null_share", j->null_share, 1, dc));

@@ -175,8 +175,14 @@ int cmd_landscape(int argc, char **argv) {
                      l.axis[0][am / n2], ddsp_sound_param_name(c.vary[1]), l.axis[1][am % n2]);
         else
             snprintf(at, sizeof at, "%s=%g", ddsp_sound_param_name(c.vary[0]), l.axis[0][am]);
-        printf("%-28s %14.6g %14.6g %10.3f %9.0f%%  %s\n", c.phi[k], l.silence[k], mx,
-               l.silence[k] > 0 ? mx / l.silence[k] : NAN, 100.0 * l.basin[k], at);
+        char ratio[32];
+        if (l.silence[k] > 0) snprintf(ratio, sizeof ratio, "%10.3f", mx / l.silence[k]);
+        else snprintf(ratio, sizeof ratio, "%10s", "n/a");
+        printf("%-28s %14.6g %14.6g %s %9.0f%%  %s\n", c.phi[k], l.silence[k], mx, ratio,
+               100.0 * l.basin[k], at);
+        if (!(l.silence[k] > 0))
+            ddsp_log("warning: %s: the target is at distance 0 from silence (a silent target?): "
+                     "its distances cannot be normalised and are plotted as they are", c.phi[k]);
     }
     if (ddsp_landscape_write(out, &c, &l)) {
         cli_fail("landscape", "%s", ddsp_last_error());

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,10 @@ int cmd_loss(int argc, char **argv) {
         memcpy(val.per_scale, mv.per_scale, sizeof val.per_scale);
     }
     double dt = ddsp_now() - t0;
+    if (!isfinite(val.total)) { /* never print inf/nan (not JSON), never exit 0 with it */
+        cli_fail("loss", "%s vs %s: the loss is not finite (%g)", pos[0], pos[1], val.total);
+        goto cleanup;
+    }
     if (json) {
         printf("{\"loss\": %.9g, \"loss_type\": \"%s\", \"log_mode\": \"%s\", \"n_samples\": %zu, "
                "\"sample_rate\": %d, \"per_scale\": {",

@@ -409,10 +409,13 @@ static int plot_landscape(const char *path, const plot_opts *o) {
             ddsp_h5_attr_get_f64(dset, "basin_share", &basin[n_phi]);
             H5Dclose(dset);
         }
-        if (!(sil[n_phi] > 0)) sil[n_phi] = 1.0;
+        /* a silent target has no distance to silence to normalise by: plotted raw, and the
+         * panel says so */
+        const int raw = !(sil[n_phi] > 0);
+        if (raw) sil[n_phi] = 1.0;
         for (int q = 0; q < n * n2; q++) loss[n_phi][q] /= sil[n_phi];
-        snprintf(titles[n_phi], sizeof titles[n_phi], "%.120s  (descent reaches the target from %.0f%%)",
-                 phi[n_phi], 100.0 * basin[n_phi]);
+        snprintf(titles[n_phi], sizeof titles[n_phi], "%.120s  (descent reaches the target from %.0f%%)%s",
+                 phi[n_phi], 100.0 * basin[n_phi], raw ? "  [raw distance: silent target]" : "");
     }
     if (n_phi == 0) {
         cli_fail("plot", "%s: no loss_0 dataset", path);

@@ -115,7 +115,7 @@ int cmd_prepare(int argc, char **argv) {
     ddsp_h5_quiet();
     const double t0 = ddsp_now();
     ddsp_prepare_stats st;
-    int rc = ddsp_prepare(&c, inputs, n_in, out, d.comm, &st);
+    int rc = ddsp_prepare(&c, inputs, n_in, out, &d, &st);
     if (rc != DDSP_OK) {
         if (d.rank == 0 || strncmp(ddsp_last_error(), "another rank", 12))
             cli_fail("prepare", "%s", ddsp_last_error());

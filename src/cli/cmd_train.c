@@ -345,11 +345,14 @@ static int data_stats(run_t *r) {
         }
     }
     if (rc == DDSP_OK) {
+        /* no voiced frame: there is no pitch or voiced loudness to describe (NaN, shown as
+         * n/a; --auto-adjust then leaves pitch alone), not a mean of nothing that reads 0 */
         const double v = nv ? (double)nv : 1.0;
         r->stats[0] = s[0] / v;
         r->stats[1] = sqrt(fmax(s[1] / v - r->stats[0] * r->stats[0], 0.0));
         r->stats[2] = s[2] / v;
         r->stats[3] = sqrt(fmax(s[3] / v - r->stats[2] * r->stats[2], 0.0));
+        if (!nv) r->stats[0] = r->stats[1] = r->stats[2] = r->stats[3] = NAN;
         r->stats[4] = s[4] / (double)(n ? n : 1);
         r->stats[5] = ldmax;
         r->stats[6] = n ? (double)nv / (double)n : 0.0;
@@ -614,7 +617,7 @@ static int setup(run_t *r, train_args *a) {
             ddsp_prepare_config_default(&pc);
             ddsp_prepare_stats st;
             LOG0("preparing %s%s -> %s", a->audio[0], a->n_audio > 1 ? " ..." : "", r->data);
-            if (ddsp_prepare(&pc, a->audio, a->n_audio, r->data, r->d.comm, &st)) goto check;
+            if (ddsp_prepare(&pc, a->audio, a->n_audio, r->data, &r->d, &st)) goto check;
         }
     }
     if (ddsp_dataset_open(r->data, &r->ds)) goto check;
@@ -865,10 +868,12 @@ static int train_loop(run_t *r) {
         if (done > 0 && r->d.size > 1)
             ddsp_log("gradient allreduce (%zu floats): %.1f ms per step, %.1f%% of the training-step time",
                      r->m.n_params, 1e3 * ar_s / (double)done, 100.0 * ar_s / train_s);
+        char vtxt[64];
+        if (ds->n_valid > 0) snprintf(vtxt, sizeof vtxt, "validation %.4f", last_valid);
+        else snprintf(vtxt, sizeof vtxt, "no validation split");
         if (done > 0)
-            printf("trained to step %lld in %.1f s: loss %.4f -> %.4f (batch), validation %.4f; "
-                   "run folder %s\n",
-                   (long long)r->step, ddsp_now() - t0, first_loss, last_loss, last_valid, r->run_dir);
+            printf("trained to step %lld in %.1f s: loss %.4f -> %.4f (batch), %s; run folder %s\n",
+                   (long long)r->step, ddsp_now() - t0, first_loss, last_loss, vtxt, r->run_dir);
         else
             printf("nothing to do: the run is already at step %lld (--steps %zu); run folder %s\n",
                    (long long)r->step, r->steps, r->run_dir);

@@ -2,7 +2,7 @@
  *
  * Collective over a communicator. Every rank expands the inputs the same way (sorted), then:
  *   1. rank r reads files r, r+size, ... (decode + resample) to validate them and learn
- *      their lengths; the lengths are shared (MPI_Allreduce), so every rank knows the
+ *      their lengths; the lengths are shared (a dist reduction), so every rank knows the
  *      complete example table (file order, then time order) without moving audio;
  *   2. all ranks create the output collectively (parallel HDF5), each computes the features
  *      of its files and writes its examples' rows; rank 0 writes the small tables;
@@ -386,11 +386,6 @@ cleanup:
     return rc;
 }
 
-static int any_failed(MPI_Comm comm, int failed) {
-    int in = failed != 0, out = in;
-    MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MAX, comm);
-    return out;
-}
 
 /* The output's folder must exist and take new files: checked before hours of feature
  * extraction, with a message that says which (HDF5 would report "Bad file descriptor"). */
@@ -414,10 +409,8 @@ static int out_folder_check(const char *out_path) {
 }
 
 int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_inputs,
-                 const char *out_path, MPI_Comm comm, ddsp_prepare_stats *stats) {
-    int rank = 0, size = 1;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+                 const char *out_path, const ddsp_dist *d, ddsp_prepare_stats *stats) {
+    const int rank = d->rank, size = d->size;
     memset(stats, 0, sizeof *stats);
     if (ddsp_prepare_config_check(c)) return DDSP_ERR;
     const int hop = c->sample_rate / c->frame_rate;
@@ -477,11 +470,9 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
         }
         ddsp_audio_free(&a);
     }
-    if (MPI_Allreduce(MPI_IN_PLACE, t.nsamp, files.n, MPI_INT64_T, MPI_MAX, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(MPI_IN_PLACE, t.status, files.n, MPI_INT32_T, MPI_MAX, comm) != MPI_SUCCESS) {
-        ddsp_error("MPI_Allreduce of the file table failed");
+    if (ddsp_dist_max_i64(d, t.nsamp, (size_t)files.n) ||
+        ddsp_dist_max_i32(d, t.status, (size_t)files.n))
         goto cleanup;
-    }
     for (int i = 0; i < files.n; i++) {
         stats->files_ok += t.status[i] == ST_OK;
         stats->files_bad += t.status[i] == ST_BAD;
@@ -494,7 +485,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
         while (t.status[bad] == ST_OK) bad++;
         char msg[512];
         snprintf(msg, sizeof msg, "%s", first_err);
-        MPI_Bcast(msg, sizeof msg, MPI_CHAR, bad % size, comm);
+        if (ddsp_dist_bcast(d, msg, sizeof msg, bad % size)) goto cleanup;
         ddsp_error("%s (--strict)", msg);
         goto cleanup;
     }
@@ -519,6 +510,10 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
                  "(%lld straddling the split dropped); %d rank(s)",
                  (long long)stats->files_ok, stats->seconds_in, (long long)stats->n_train,
                  (long long)stats->n_valid, (long long)t.n_dropped, size);
+    if (rank == 0 && stats->n_train == 0)
+        ddsp_log("warning: no training examples (--valid-fraction %g leaves none): this dataset "
+                 "can be evaluated on (ddsp eval --split valid), not trained on",
+                 c->valid_fraction);
 
     /* 2. create the output collectively under rank 0's temporary name, write rows */
     tmp = calloc(1, PATH_MAX);
@@ -527,7 +522,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
         goto cleanup;
     }
     fail = rank == 0 && ddsp_tmp_name(tmp, PATH_MAX, out_path) != DDSP_OK;
-    if (any_failed(comm, fail) || MPI_Bcast(tmp, PATH_MAX, MPI_CHAR, 0, comm) != MPI_SUCCESS) {
+    if (ddsp_dist_any(d, fail) || ddsp_dist_bcast(d, tmp, PATH_MAX, 0)) {
         if (!fail) ddsp_error("%s: rank 0 could not name its temporary file", out_path);
         free(tmp);
         tmp = NULL;
@@ -538,14 +533,15 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
         ddsp_tmp_track(tmp);
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) {
+    /* parallel HDF5 over the group's communicator; a group of one without MPI writes alone */
+    if (fapl < 0 || (d->comm != MPI_COMM_NULL && H5Pset_fapl_mpio(fapl, d->comm, MPI_INFO_NULL) < 0)) {
         if (fapl >= 0) H5Pclose(fapl);
         ddsp_error("%s: cannot set up parallel HDF5 access", tmp);
         goto cleanup;
     }
     o.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    if (any_failed(comm, o.file < 0)) {
+    if (ddsp_dist_any(d, o.file < 0)) {
         ddsp_error("%s: cannot create the output file (%s)", tmp, strerror(errno));
         goto cleanup;
     }
@@ -555,7 +551,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
     o.ld = create_2d(o.file, "loudness_db", (hsize_t)t.E, (hsize_t)F);
     fail = o.audio < 0 || o.f0 < 0 || o.conf < 0 || o.ld < 0 ||
            root_attrs(o.file, c, &t, F, &f0c, &ldc) || write_tables(o.file, &t, c, &files, rank);
-    if (any_failed(comm, fail)) {
+    if (ddsp_dist_any(d, fail)) {
         ddsp_error("%s: cannot create the datasets", tmp);
         goto cleanup;
     }
@@ -576,7 +572,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
         }
     }
     if (fail) ddsp_log("error: %s", ddsp_last_error());
-    if (any_failed(comm, fail)) {
+    if (ddsp_dist_any(d, fail)) {
         if (!fail) ddsp_error("another rank failed writing %s", tmp);
         goto cleanup;
     }
@@ -589,7 +585,7 @@ cleanup:
     if (o.ld >= 0) H5Dclose(o.ld);
     if (o.file >= 0 && H5Fclose(o.file) < 0 && rc == DDSP_OK)
         rc = ddsp_error("%s: cannot close the output file", tmp);
-    rc = any_failed(comm, rc != DDSP_OK) ? DDSP_ERR : DDSP_OK;
+    rc = ddsp_dist_any(d, rc != DDSP_OK) ? DDSP_ERR : DDSP_OK;
     if (tmp && rank == 0) {
         if (rc == DDSP_OK) {
             rc = ddsp_tmp_publish(tmp, out_path, c->force);
@@ -598,7 +594,7 @@ cleanup:
             ddsp_tmp_forget(tmp);
         }
     }
-    if (tmp) MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (tmp && ddsp_dist_bcast(d, &rc, sizeof rc, 0)) rc = DDSP_ERR;
     free(tmp);
     free(t.nsamp), free(t.status), free(t.first);
     strlist_free(&files);

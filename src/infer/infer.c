@@ -32,8 +32,9 @@ int ddsp_infer_load(ddsp_infer_model *im, const char *src) {
         "loudness_db_mean", "loudness_db_max", "voiced_fraction"};
     double v[7];
     int ok = 1;
+    /* the voiced statistics (0-3) are NaN when the training data had no voiced frame */
     for (int i = 0; i < 7 && ok; i++)
-        ok = ddsp_ckpt_stat(im->path, names[i], &v[i]) == DDSP_OK && isfinite(v[i]);
+        ok = ddsp_ckpt_stat(im->path, names[i], &v[i]) == DDSP_OK && (i < 4 || isfinite(v[i]));
     if (ok) {
         im->has_stats = 1;
         im->stats = (ddsp_infer_stats){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};

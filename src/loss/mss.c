@@ -380,14 +380,14 @@ void ddsp_mss_target_free(ddsp_mss_target *t) {
         VMAG(i0)                                                                               \
         _Pragma("omp simd") for (size_t i = i0; i < len; i++) {                                \
             const float re = (float)X[2 * i], im = (float)X[2 * i + 1];                        \
-            const float s = sqrtf(re * re + im * im);                                          \
+            const float s = ddsp_hypotf(re, im);                                               \
             S[i] = s;                                                                          \
             L[i] = ddsp_logf(s + eps);                                                         \
         }                                                                                      \
     } else {                                                                                   \
         _Pragma("omp simd") for (size_t i = 0; i < len; i++) {                                 \
             const float re = (float)X[2 * i], im = (float)X[2 * i + 1];                        \
-            const float s = sqrtf(re * re + im * im);                                          \
+            const float s = ddsp_hypotf(re, im);                                               \
             S[i] = s;                                                                          \
             L[i] = s > 0.0f ? ddsp_logf(s) : log_eps;                                          \
         }                                                                                      \
@@ -499,15 +499,16 @@ void ddsp_mss_target_compute(ddsp_mss *m, ddsp_mss_target *t, const float *targe
  * is below float resolution. */
 #define BIN_PROLOGUE                                                                           \
     const float re = (float)X[2 * k], im = (float)X[2 * k + 1];                               \
-    const float se = sqrtf(re * re + im * im);                                                 \
+    const float se = ddsp_hypotf(re, im);                                                      \
     const float d0 = se - St[k];                                                               \
     const float d = fabsf(d0) <= 0x1p-20f * fmaxf(se, St[k]) ? 0.0f : d0;
 
-/* r = ds / se, with ds given as num / den (so one division per bin) */
+/* U = ds X / se with ds = num * cf / den: the unit vector X / se first, so a tiny bin
+ * (se ~ 1e-30, ds ~ 1e24 in magenta mode) neither overflows nor divides by a subnormal */
 #define BIN_EPILOGUE                                                                           \
-    const float r = se > 0.0f ? num * cf[k] / (den * se) : 0.0f;                               \
-    U[k][0] = re * r;                                                                          \
-    U[k][1] = im * r;
+    const float inv = se > 0.0f ? 1.0f / se : 0.0f, ds = num * cf[k] / den;                    \
+    U[k][0] = (re * inv) * ds;                                                                 \
+    U[k][1] = (im * inv) * ds;
 
 #define BINS_ARGS                                                                              \
     const XTYPE *restrict X, fftwf_complex *restrict U, const float *restrict St,              \

@@ -271,6 +271,16 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
     if ((c->weight[DDSP_PHI_SCAT1] > 0.0 || c->weight[DDSP_PHI_SCAT2] > 0.0) &&
         !(p->scat = scat_init(N, c->scat_j, c->scat_q, max_batch)))
         goto fail;
+    if (p->scat && c->weight[DDSP_PHI_SCAT2] > 0.0) {
+        int n1, n2, MJ;
+        scat_shape(p->scat, &n1, &n2, &MJ);
+        if (n2 == 0) { /* the term would be 0 with no gradient: a loss that learns nothing */
+            ddsp_error("scat2: scat_j=%d, scat_q=%d leave no second-order path (every envelope "
+                       "band lies above the second-order filters); use a larger scat_j",
+                       c->scat_j, c->scat_q);
+            goto fail;
+        }
+    }
     p->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)c->n_scales * N);
     p->gglob = ddsp_alloc(sizeof(float) * 2 * max_batch * N);
     p->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)c->n_scales * DDSP_PHI_NTERMS);
@@ -389,7 +399,11 @@ static void term(const ddsp_phi *p, int t, size_t B, const scale_t *sc, work_t *
             dd += r * r;
             tt += St[i] * St[i];
         }
-        const double nd = sqrt(dd), nt = tt > 0.0 ? sqrt(tt) : 1.0;
+        /* ||S_t|| floored at the log terms' 1e-5 per bin, so the term is finite and does not
+         * depend on the level when the target is silent (it measured ||S_e|| in absolute
+         * units then: 1625 for noise against silence, 1.8e30 against a 1e-30 target) */
+        const double eps = (double)DDSP_MSS_LOG_EPS;
+        const double nd = sqrt(dd), nt = sqrt(tt + (double)(F * K) * eps * eps);
         *val = wt * nd / nt / (double)B;
         if (nd > 0.0) {
             const double g = wt / ((double)B * nd * nt);

@@ -165,11 +165,17 @@ scat_t *scat_init(size_t N, int J, int Q, size_t max_batch) {
     if (Q < 1 || Q > 32) return ddsp_error("scattering: scat_q=%d out of range 1..32", Q), NULL;
     const int P = nice_size(N + ((size_t)1 << J));
     /* the lowest second-order filter needs a few bins of P */
-    if (xi_max(1) * pow(2.0, 1 - J) * P < 4.0)
+    if (xi_max(1) * pow(2.0, 1 - J) * P < 4.0) {
+        const int jmax = (int)floor(log2(xi_max(1) * 2.0 * (double)N / 4.0));
+        if (jmax < 2)
+            return ddsp_error("scattering: the %zu-sample signal is too short for time "
+                              "scattering (scat_j=2, the smallest, needs about %d samples)",
+                              N, (int)ceil(8.0 / xi_max(1))),
+                   NULL;
         return ddsp_error("scattering: scat_j=%d averages over more than the %zu-sample "
-                          "signal (use scat_j <= %d)",
-                          J, N, (int)floor(log2(xi_max(1) * 2.0 * (double)N / 4.0))),
+                          "signal (use scat_j <= %d)", J, N, jmax),
                NULL;
+    }
     scat_t *s = calloc(1, sizeof *s);
     if (!s) return ddsp_error("scattering: out of memory"), NULL;
     s->N = N, s->max_batch = max_batch, s->P = P, s->J = J, s->Q = Q;

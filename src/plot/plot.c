@@ -430,15 +430,23 @@ static int usable(const axis *a, double x, double y) {
     return isfinite(x) && isfinite(y) && (!a->log || y > 0);
 }
 
+/* On a log axis a finite y <= 0 (a loss of exactly 0 at the target) has no place: it is drawn
+ * at the bottom edge and counted, never dropped silently. */
+static int at_floor(const axis *a, double x, double y) {
+    return a->log && isfinite(x) && isfinite(y) && y <= 0;
+}
+
 static void draw_chart(const page *pg, rect outer, const ddsp_plot_figure *fig) {
     cairo_t *cr = pg->cr;
     const double u = pg->u;
     const rect p = {floor(outer.x + 84 * u), floor(outer.y + 34 * u), floor(outer.w - 100 * u),
                     floor(outer.h - 34 * u - 62 * u)};
     axis ax = {INFINITY, -INFINITY, 0}, ay = {INFINITY, -INFINITY, fig->log_y};
+    size_t n_floor = 0;
     for (int k = 0; k < fig->n_series; k++) {
         const ddsp_plot_series *s = &fig->series[k];
         for (size_t i = 0; i < s->n; i++) {
+            if (at_floor(&ay, s->x[i], s->y[i])) n_floor++;
             if (!usable(&ay, s->x[i], s->y[i])) continue;
             ax.lo = fmin(ax.lo, s->x[i]), ax.hi = fmax(ax.hi, s->x[i]);
             ay.lo = fmin(ay.lo, s->y[i]), ay.hi = fmax(ay.hi, s->y[i]);
@@ -450,7 +458,9 @@ static void draw_chart(const page *pg, rect outer, const ddsp_plot_figure *fig) 
     set_rgb(cr, FRAME);
     cairo_stroke(cr);
     if (!(ax.hi >= ax.lo)) {
-        text(pg, p.x + p.w / 2, p.y + p.h / 2, "no data", 16, 0, 0.5, 0.5, 0, GREY);
+        text(pg, p.x + p.w / 2, p.y + p.h / 2,
+             n_floor ? "every value is <= 0: nothing to show on a log axis" : "no data", 16, 0,
+             0.5, 0.5, 0, GREY);
         return;
     }
     if (ax.hi == ax.lo) ax.lo -= 0.5, ax.hi += 0.5;
@@ -503,12 +513,13 @@ static void draw_chart(const page *pg, rect outer, const ddsp_plot_figure *fig) 
         const double lwid = (s->width > 0 ? s->width : 2.0) * u;
         int down = 0;
         for (size_t i = 0; i < s->n; i++) {
-            if (!usable(&ay, s->x[i], s->y[i])) {
+            const int floor_pt = at_floor(&ay, s->x[i], s->y[i]);
+            if (!floor_pt && !usable(&ay, s->x[i], s->y[i])) {
                 down = 0;
                 continue;
             }
             double x = p.x + axis_frac(&ax, s->x[i]) * p.w,
-                   y = p.y + p.h - axis_frac(&ay, s->y[i]) * p.h;
+                   y = floor_pt ? p.y + p.h - 1 : p.y + p.h - axis_frac(&ay, s->y[i]) * p.h;
             if (down)
                 cairo_line_to(cr, x, y);
             else
@@ -533,6 +544,12 @@ static void draw_chart(const page *pg, rect outer, const ddsp_plot_figure *fig) 
         cairo_stroke(cr);
     }
     cairo_restore(cr);
+    if (n_floor) {
+        char note[96];
+        snprintf(note, sizeof note, "%zu value%s <= 0 drawn on the bottom edge", n_floor,
+                 n_floor == 1 ? "" : "s");
+        text(pg, p.x + p.w, p.y + p.h + 48 * u, note, 12, 0, 1, 0, 0, GREY);
+    }
 
     /* legend: in the corner of the axes that hides the fewest points (top right on ties) */
     int nl = 0;
@@ -657,8 +674,15 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
         }
         if (!isfinite(vmax)) vmax = 0, vmin = -1;
         if (!fig->heatmap) {
-            vmax = 10.0 * ceil(vmax / 10.0 - 1e-9);
-            vmin = vmax - (fig->db_range > 0 ? fig->db_range : 80.0);
+            /* the scale spans db_range below the loudest value, but never ends below the level
+             * digital silence maps to (log(0 + 1e-5)) plus the range: silence is dark, not
+             * the top colour of a scale fitted to nothing but silence */
+            const double range = fig->db_range > 0 ? fig->db_range : 80.0;
+            double vsil = -INFINITY;
+            for (int i = 0; i < fig->n_specs; i++)
+                vsil = fmax(vsil, log(1e-5) * db_scale() + db_offset(fig->specs[i].n_fft));
+            vmax = fmax(10.0 * ceil(vmax / 10.0 - 1e-9), vsil + range);
+            vmin = vmax - range;
         } else if (!(vmax > vmin)) {
             vmax = vmin + 1.0;
         }

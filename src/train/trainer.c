@@ -1,4 +1,6 @@
-/* One training batch: decoder -> synth -> MSS -> backward (see ddsp/train.h). */
+/* One training batch: decoder -> synth -> MSS -> backward, and the update built on it:
+ * reduction over ranks, clipping, Adam (see ddsp/train.h). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +137,38 @@ void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
     const float *src = parts == 1 ? ddsp_synth_harmonic(t->syn)
                        : parts == 2 ? ddsp_synth_noise(t->syn) : t->audio;
     memcpy(audio, src, sizeof(float) * B * t->N);
+}
+
+int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const float *f0_hz,
+                      const float *loudness_db, const float *target, const int64_t *ids,
+                      size_t n, size_t global_B, uint64_t seed, uint64_t step, int stop,
+                      ddsp_train_result *res) {
+    ddsp_model *m = t->m;
+    memset(res, 0, sizeof *res);
+    ddsp_model_zero_grad(m);
+    ddsp_mss_value val;
+    const double share = (double)n / (double)global_B;
+    ddsp_trainer_step(t, &val, f0_hz, loudness_db, target, ids, n, seed, step, 1, (float)share);
+    /* the global loss: the ranks' batch means weighted by their share; and the stop flag */
+    const int S = DDSP_MSS_MAX_SCALES;
+    double lv[2 + DDSP_MSS_MAX_SCALES];
+    lv[0] = val.total * share;
+    for (int s = 0; s < S; s++) lv[1 + s] = val.per_scale[s] * share;
+    lv[1 + S] = stop != 0;
+    const double ta = ddsp_now();
+    if (ddsp_dist_sum_f32(d, m->grads, m->n_params) || ddsp_dist_sum_f64(d, lv, 2 + (size_t)S))
+        return DDSP_ERR;
+    res->reduce_s = d->size > 1 ? ddsp_now() - ta : 0.0;
+    res->loss = lv[0];
+    memcpy(res->per_scale, lv + 1, sizeof res->per_scale);
+    res->stop = lv[1 + S] > 0;
+    res->grad_norm = ddsp_grad_norm(m->grads, m->n_params);
+    res->lr = ddsp_adam_lr(&o->cfg, o->step);
+    if (!isfinite(res->loss) || !isfinite(res->grad_norm)) {
+        res->skipped = 1;
+        return DDSP_OK;
+    }
+    ddsp_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
+    ddsp_adam_update(o, m->params, m->grads);
+    return DDSP_OK;
 }

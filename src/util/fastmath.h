@@ -6,6 +6,7 @@
 #ifndef DDSP_FASTMATH_H
 #define DDSP_FASTMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -37,6 +38,17 @@ static inline float ddsp_logf(float x) {
     y += -2.12194440e-4f * fe;
     y += -0.5f * z;
     return f + y + 0.693359375f * fe;
+}
+
+/* |re + i im| without underflow: re^2 + im^2 below FLT_MIN (|z| < ~1e-19) loses its bits and,
+ * where -mrecip turns sqrtf into x * rsqrt(x), comes out as +inf (rsqrt of a subnormal is inf).
+ * Such values are scaled by 2^100 first, so |z| is right to float rounding for every float
+ * input, subnormal ones included. Branch-free (vectorises). */
+static inline float ddsp_hypotf(float re, float im) {
+    const int tiny = (re < 0.0f ? -re : re) + (im < 0.0f ? -im : im) < 0x1p-60f;
+    const float s = tiny ? 0x1p100f : 1.0f, inv = tiny ? 0x1p-100f : 1.0f;
+    re *= s, im *= s;
+    return sqrtf(re * re + im * im) * inv;
 }
 
 /* sign(x) in {-1, 0, 1} as float, sign(0) = 0 (the subgradient torch uses for |x|). */
