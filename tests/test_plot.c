@@ -200,7 +200,15 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
     }
     ddsp_ckpt_monitor mon[2] = {{21, audio[0], audio[1], logmag[0], logmag[1]},
                                 {22, audio[1], audio[0], logmag[1], logmag[0]}};
-    const char *keys[] = {"batch", "run_dir"}, *vals[] = {"4", DIR_};
+    ddsp_run_settings rs;
+    memset(&rs, 0, sizeof rs);
+    snprintf(rs.run_id, sizeof rs.run_id, "00000000000000aa");
+    snprintf(rs.model, sizeof rs.model, full ? "full" : "small");
+    snprintf(rs.loss, sizeof rs.loss, "l1log");
+    snprintf(rs.precision, sizeof rs.precision, "fp32");
+    snprintf(rs.run_dir, sizeof rs.run_dir, "%s", DIR_);
+    rs.batch = 4, rs.seed = 2, rs.lr = 3e-4, rs.lr_decay = 1, rs.clip = 3, rs.ld_range = 120;
+    rs.steps = STEPS, rs.keep = 3, rs.log_every = 5;
     const char *stat_names[] = {"f0_midi_mean", "voiced_fraction"};
     const double stat_values[] = {69.5, 0.9};
     ddsp_ckpt_info info = {.state = {STEPS, 2, 7, 1, 1},
@@ -212,9 +220,7 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
                            .monitor_K = MON_K,
                            .monitor_n_fft = MON_NFFT,
                            .monitor_hop = MON_HOP,
-                           .keys = keys,
-                           .values = vals,
-                           .n_extra = 2,
+                           .settings = &rs,
                            .stat_names = stat_names,
                            .stat_values = stat_values,
                            .n_stats = 2};

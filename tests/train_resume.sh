@@ -121,7 +121,7 @@ kill|signal)
     kill -USR1 "$launcher"
     rc=0; wait "$launcher" || rc=$?
     [ $rc -eq 3 ] || { cat "$work/log"; echo "FAIL: expected exit 3 after SIGUSR1, got $rc"; exit 1; }
-    grep -q "stopped by signal" "$work/log" || { echo "FAIL: no stop message"; exit 1; }
+    grep -q "stopped by SIGUSR1 at step [0-9]* after writing a checkpoint" "$work/log" || { echo "FAIL: no stop message"; exit 1; }
   fi
   for f in "$work"/run/ckpt-*.h5; do
     h5dump -H "$f" >/dev/null || { echo "FAIL: unreadable checkpoint $f"; exit 1; }

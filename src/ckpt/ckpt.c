@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ddsp/ckpt.h"
@@ -65,6 +66,16 @@ static hid_t lcpl_intermediate(void) {
     return l;
 }
 
+/* What the dimensions of a model tensor are (from its name: Keras layouts [in, out]). */
+static const char *tensor_axes(const char *name, int rank) {
+    if (strstr(name, "gru/recurrent_kernel")) return "units, 3 x units (gates r, z, n)";
+    if (strstr(name, "gru/kernel")) return "input, 3 x units (gates r, z, n)";
+    if (strstr(name, "gru/bias")) return "3 x units (gates r, z, n)";
+    if (strstr(name, "reverb/ir")) return "sample (impulse response)";
+    if (rank == 2) return "input, output";
+    return "output";
+}
+
 /* float32 dataset of rank 1 or 2 at `name` (intermediate groups created) */
 static int write_f32(hid_t loc, const char *name, const float *v, int rank, size_t d0, size_t d1) {
     hsize_t dims[2] = {d0, d1};
@@ -104,6 +115,103 @@ static int write_str_ds(hid_t loc, const char *name, const char *s) {
     return ok ? DDSP_OK : ddsp_error("cannot write '/%s'", name);
 }
 
+/* ------------------------------------------------------------------ run settings */
+/* The settings as typed attributes, the same in RUN_DIR/run.h5 and in a checkpoint's /config.
+ * a: room for 18 entries; returns how many. */
+static int settings_attrs(const ddsp_run_settings *s, ddsp_h5_attr *a) {
+    int n = 0;
+#define S_(k, v) a[n++] = (ddsp_h5_attr){.name = k, .kind = 's', .s = (v)}
+#define I_(k, v) a[n++] = (ddsp_h5_attr){.name = k, .kind = 'i', .i = (v)}
+#define F_(k, v) a[n++] = (ddsp_h5_attr){.name = k, .kind = 'f', .f = (v)}
+    S_("run_id", s->run_id);
+    S_("run_model", s->model);
+    I_("run_reverb", s->reverb);
+    F_("run_ld_range", s->ld_range);
+    S_("run_loss", s->loss);
+    I_("run_seed", s->seed);
+    F_("run_lr", s->lr);
+    F_("run_lr_decay", s->lr_decay);
+    F_("run_clip", s->clip);
+    I_("run_batch", s->batch);
+    S_("run_precision", s->precision);
+    S_("run_data", s->data);
+    I_("run_steps", s->steps);
+    I_("run_valid_every", s->valid_every);
+    I_("run_ckpt_every", s->ckpt_every);
+    I_("run_keep", s->keep);
+    F_("run_log_every", s->log_every);
+    S_("run_dir", s->run_dir);
+#undef S_
+#undef I_
+#undef F_
+    return n;
+}
+
+/* The ranges a stored setting may hold (-1: not recorded, for the cadences of version 1). */
+static int settings_check(const ddsp_run_settings *s, const char *path, const char *where) {
+    struct {
+        const char *name;
+        int64_t v, lo, hi;
+    } in[] = {{"run_batch", s->batch, 1, 4096},          {"run_steps", s->steps, -1, INT64_MAX / 2},
+              {"run_valid_every", s->valid_every, -1, INT64_MAX / 2},
+              {"run_ckpt_every", s->ckpt_every, -1, INT64_MAX / 2},
+              {"run_keep", s->keep, -1, 1000000}};
+    for (size_t k = 0; k < sizeof in / sizeof *in; k++)
+        if (in[k].v < in[k].lo || in[k].v > in[k].hi)
+            return ddsp_error("%s: bad %s %s %lld (expected %lld .. %lld)", path, where, in[k].name,
+                              (long long)in[k].v, (long long)in[k].lo, (long long)in[k].hi);
+    if (!(s->lr > 0.0 && s->lr < 1.0))
+        return ddsp_error("%s: bad %s run_lr %g (expected in (0, 1))", path, where, s->lr);
+    if (!(s->lr_decay > 0.0 && s->lr_decay <= 1.0))
+        return ddsp_error("%s: bad %s run_lr_decay %g (expected in (0, 1])", path, where, s->lr_decay);
+    if (!(s->clip >= 0.0 && s->clip < 1e30))
+        return ddsp_error("%s: bad %s run_clip %g (expected >= 0)", path, where, s->clip);
+    if (!(s->ld_range > 0.0 && s->ld_range < 1e6))
+        return ddsp_error("%s: bad %s run_ld_range %g", path, where, s->ld_range);
+    if (!(s->log_every == -1.0 || (s->log_every >= 0.0 && s->log_every < 1e9)))
+        return ddsp_error("%s: bad %s run_log_every %g", path, where, s->log_every);
+    if (!s->model[0] || !s->loss[0])
+        return ddsp_error("%s: %s has an empty run_model or run_loss", path, where);
+    return DDSP_OK;
+}
+
+/* Read the typed settings from obj (file root or /config); every one must be present with
+ * its type (the message names the one that is not). */
+static int settings_read(hid_t obj, const char *path, const char *where, ddsp_run_settings *s) {
+    memset(s, 0, sizeof *s);
+    struct {
+        const char *name;
+        char *buf;
+        size_t cap;
+    } str[] = {{"run_id", s->run_id, sizeof s->run_id},     {"run_model", s->model, sizeof s->model},
+               {"run_loss", s->loss, sizeof s->loss},         {"run_precision", s->precision, sizeof s->precision},
+               {"run_data", s->data, sizeof s->data},         {"run_dir", s->run_dir, sizeof s->run_dir}};
+    struct {
+        const char *name;
+        int64_t *v;
+    } in[] = {{"run_seed", &s->seed},         {"run_batch", &s->batch},       {"run_steps", &s->steps},
+              {"run_valid_every", &s->valid_every}, {"run_ckpt_every", &s->ckpt_every}, {"run_keep", &s->keep}};
+    struct {
+        const char *name;
+        double *v;
+    } fl[] = {{"run_ld_range", &s->ld_range}, {"run_lr", &s->lr}, {"run_lr_decay", &s->lr_decay},
+              {"run_clip", &s->clip},         {"run_log_every", &s->log_every}};
+    for (size_t k = 0; k < sizeof str / sizeof *str; k++)
+        if (ddsp_h5_attr_get_str(obj, str[k].name, str[k].buf, str[k].cap))
+            return ddsp_error("%s: %s attribute %s: %s", path, where, str[k].name, ddsp_last_error());
+    for (size_t k = 0; k < sizeof in / sizeof *in; k++)
+        if (ddsp_h5_attr_get_i64(obj, in[k].name, in[k].v))
+            return ddsp_error("%s: %s attribute %s: %s", path, where, in[k].name, ddsp_last_error());
+    for (size_t k = 0; k < sizeof fl / sizeof *fl; k++)
+        if (ddsp_h5_attr_get_f64(obj, fl[k].name, fl[k].v))
+            return ddsp_error("%s: %s attribute %s: %s", path, where, fl[k].name, ddsp_last_error());
+    int64_t rv = 0;
+    if (ddsp_h5_attr_get_i64(obj, "run_reverb", &rv))
+        return ddsp_error("%s: %s attribute run_reverb: %s", path, where, ddsp_last_error());
+    s->reverb = rv != 0;
+    return settings_check(s, path, where);
+}
+
 static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
                         const ddsp_ckpt_info *info) {
     const ddsp_model_config *c = &m->cfg;
@@ -141,7 +249,10 @@ static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const 
         rc |= ddsp_h5_attr_f64(g, "adam_decay_rate", o->cfg.decay_rate);
         rc |= ddsp_h5_attr_f64(g, "adam_decay_steps", o->cfg.decay_steps);
     }
-    for (int i = 0; i < info->n_extra; i++) rc |= ddsp_h5_attr_str(g, info->keys[i], info->values[i]);
+    if (info->settings) {
+        ddsp_h5_attr a[24];
+        rc |= ddsp_h5_attrs_write(g, a, settings_attrs(info->settings, a));
+    }
     return rc ? DDSP_ERR : DDSP_OK;
 }
 
@@ -153,6 +264,7 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     rc |= ddsp_h5_attr_i64(f, "format_version", DDSP_CKPT_VERSION);
     rc |= ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION);
     rc |= ddsp_h5_attr_i64(f, "step", st->step);
+    if (info->settings) rc |= ddsp_h5_attr_str(f, "run_id", info->settings->run_id);
     if (rc) return DDSP_ERR;
     hid_t g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return DDSP_ERR;
@@ -172,6 +284,9 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     char *wf = fftwf_export_wisdom_to_string(), *wd = fftw_export_wisdom_to_string();
     rc |= write_str_ds(g, "fftw_wisdom_float", wf ? wf : "");
     rc |= write_str_ds(g, "fftw_wisdom_double", wd ? wd : "");
+    if (!rc)
+        rc |= ddsp_h5_describe(g, "fftw_wisdom_float", "scalar", "FFTW wisdom text (float plans)") ||
+              ddsp_h5_describe(g, "fftw_wisdom_double", "scalar", "FFTW wisdom text (double plans)");
     free(wf), free(wd);
     H5Gclose(g);
     if (rc) return DDSP_ERR;
@@ -179,13 +294,21 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     char name[160];
     for (int i = 0; i < m->n_tensors; i++) {
         const ddsp_tensor *t = &m->tensors[i];
+        const char *axes = tensor_axes(t->name, t->rank);
         snprintf(name, sizeof name, "model/%s", t->name);
-        if (write_f32(f, name, m->params + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
+        if (write_f32(f, name, m->params + t->offset, t->rank, t->shape[0], t->shape[1]) ||
+            ddsp_h5_describe(f, name, axes, "weight"))
+            return DDSP_ERR;
         if (!o) continue;
         snprintf(name, sizeof name, "optimizer/m/%s", t->name);
-        if (write_f32(f, name, o->m + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
+        if (write_f32(f, name, o->m + t->offset, t->rank, t->shape[0], t->shape[1]) ||
+            ddsp_h5_describe(f, name, axes, "Adam first moment (running mean of the gradient)"))
+            return DDSP_ERR;
         snprintf(name, sizeof name, "optimizer/v/%s", t->name);
-        if (write_f32(f, name, o->v + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
+        if (write_f32(f, name, o->v + t->offset, t->rank, t->shape[0], t->shape[1]) ||
+            ddsp_h5_describe(f, name, axes,
+                             "Adam second moment (running mean of the squared gradient, >= 0)"))
+            return DDSP_ERR;
     }
     if (o) {
         hid_t og = H5Gopen2(f, "optimizer", H5P_DEFAULT);
@@ -206,6 +329,17 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         write_1d(f, "history/valid_step", H5T_STD_I64LE, H5T_NATIVE_INT64, h->valid_step, h->nv) ||
         write_1d(f, "history/valid_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->valid_loss, h->nv))
         return DDSP_ERR;
+    static const char *const hist_doc[8][3] = {
+        {"history/step", "row (one per update)", "update number (1 = after the first update)"},
+        {"history/train_loss", "row", "loss of the global batch (the run's loss)"},
+        {"history/grad_norm", "row", "global L2 norm of the summed gradient, before clipping"},
+        {"history/lr", "row", "learning rate of the update"},
+        {"history/audio_s_per_s", "row", "audio seconds trained per second of wall time"},
+        {"history/elapsed_s", "row", "s since the run started (sessions added up)"},
+        {"history/valid_step", "validation", "update number"},
+        {"history/valid_loss", "validation", "mean loss over the validation split (fixed noise)"}};
+    for (int k = 0; k < 8; k++)
+        if (ddsp_h5_describe(f, hist_doc[k][0], hist_doc[k][1], hist_doc[k][2])) return DDSP_ERR;
 
     g = H5Gcreate2(f, "dataset_stats", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return DDSP_ERR;
@@ -232,6 +366,13 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         rc |= write_f32(eg, "recon_logmag", e->recon_logmag, 2, info->monitor_F, info->monitor_K);
         rc |= write_f32(eg, "target_audio", e->target_audio, 1, info->monitor_N, 0);
         rc |= write_f32(eg, "recon_audio", e->recon_audio, 1, info->monitor_N, 0);
+        if (!rc)
+            rc |= ddsp_h5_describe(eg, "target_logmag", "frame, bin (n_fft/2 + 1)",
+                                   "natural log of |STFT| + 1e-5 (full-scale units)") ||
+                  ddsp_h5_describe(eg, "recon_logmag", "frame, bin (n_fft/2 + 1)",
+                                   "natural log of |STFT| + 1e-5 (full-scale units)") ||
+                  ddsp_h5_describe(eg, "target_audio", "sample", "full scale (1 = 0 dBFS)") ||
+                  ddsp_h5_describe(eg, "recon_audio", "sample", "full scale (1 = 0 dBFS)");
         H5Gclose(eg);
     }
     H5Gclose(g);
@@ -493,59 +634,64 @@ static int read_history(hid_t f, const char *path, ddsp_history *h) {
     return DDSP_OK;
 }
 
+/* The one way into a checkpoint: the file (exists, HDF5), its format and version, its /config
+ * group. On DDSP_OK the caller closes *g and *f; on DDSP_ERR nothing is left open. */
+static int ckpt_open(const char *path, hid_t *f, hid_t *g, int64_t *ver) {
+    char fmt[64] = "";
+    *f = *g = -1;
+    *ver = 0;
+    ddsp_h5_quiet();
+    if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path);
+    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a checkpoint is)", path);
+    if ((*f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return ddsp_error("%s: cannot open as HDF5", path);
+    if (ddsp_h5_attr_get_str(*f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_CKPT_FORMAT))
+        ddsp_error("%s: not a ddsp checkpoint (format attribute '%s')", path, fmt[0] ? fmt : "missing");
+    else if (ddsp_h5_attr_get_i64(*f, "format_version", ver) || *ver < 1 || *ver > DDSP_CKPT_VERSION)
+        ddsp_error("%s: checkpoint format version %lld, this ddsp reads 1 to %d", path,
+                   (long long)*ver, DDSP_CKPT_VERSION);
+    else if (H5Lexists(*f, "config", H5P_DEFAULT) <= 0 || (*g = H5Gopen2(*f, "config", H5P_DEFAULT)) < 0)
+        ddsp_error("%s: checkpoint has no /config group", path);
+    else
+        return DDSP_OK;
+    H5Fclose(*f);
+    *f = -1;
+    return DDSP_ERR;
+}
+
+/* The model configuration of /config, checked against the stored tensors' shapes before
+ * anything is allocated from it. */
+static int read_model_config(hid_t f, hid_t g, const char *path, ddsp_model_config *c) {
+    char interp[16] = "";
+    ddsp_model_config_preset(c, "full");
+    if (get_i(g, path, "model_hidden", &c->hidden) || get_i(g, path, "model_gru_units", &c->gru_units) ||
+        get_i(g, path, "model_layers", &c->n_layers) || get_d(g, path, "model_ld_range", &c->ld_range) ||
+        get_i(g, path, "synth_sample_rate", &c->synth.sample_rate) ||
+        get_i(g, path, "synth_hop", &c->synth.hop) ||
+        get_i(g, path, "synth_harmonics", &c->synth.n_harmonics) ||
+        get_i(g, path, "synth_noise_bands", &c->synth.n_noise_bands) ||
+        get_i(g, path, "synth_reverb", &c->synth.reverb) ||
+        get_i(g, path, "synth_reverb_length", &c->synth.reverb_length))
+        return DDSP_ERR;
+    if (ddsp_h5_attr_get_str(g, "synth_amp_interp", interp, sizeof interp) ||
+        ddsp_synth_parse_amp_interp(&c->synth, interp))
+        return ddsp_error("%s: bad /config attribute synth_amp_interp '%s'", path, interp);
+    ddsp_model lay;
+    if (ddsp_model_layout(&lay, c)) return ddsp_error("%s: bad /config: %s", path, ddsp_last_error());
+    return check_stored_shapes(f, path, &lay);
+}
+
 int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
                    ddsp_history *history, ddsp_mss_config *loss, int import_wisdom) {
     memset(m, 0, sizeof *m);
     if (o) memset(o, 0, sizeof *o);
     if (history) memset(history, 0, sizeof *history);
-    ddsp_h5_quiet();
-    if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path);
-    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a checkpoint is)", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
-    hid_t g = -1, sg = -1;
-    int rc = DDSP_ERR;
-    char fmt[64] = "", interp[16] = "";
+    hid_t f = -1, g = -1, sg = -1;
     int64_t ver = 0;
+    int rc = DDSP_ERR;
     ddsp_model_config c;
-    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_CKPT_FORMAT)) {
-        ddsp_error("%s: not a ddsp checkpoint (format attribute '%s')", path, fmt[0] ? fmt : "missing");
-        goto cleanup;
-    }
-    if (ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != DDSP_CKPT_VERSION) {
-        ddsp_error("%s: checkpoint format version %lld, this ddsp reads %d", path, (long long)ver,
-                   DDSP_CKPT_VERSION);
-        goto cleanup;
-    }
-    if (H5Lexists(f, "config", H5P_DEFAULT) <= 0 || (g = H5Gopen2(f, "config", H5P_DEFAULT)) < 0) {
-        ddsp_error("%s: checkpoint has no /config group", path);
-        goto cleanup;
-    }
-    ddsp_model_config_preset(&c, "full");
-    if (get_i(g, path, "model_hidden", &c.hidden) || get_i(g, path, "model_gru_units", &c.gru_units) ||
-        get_i(g, path, "model_layers", &c.n_layers) || get_d(g, path, "model_ld_range", &c.ld_range) ||
-        get_i(g, path, "synth_sample_rate", &c.synth.sample_rate) ||
-        get_i(g, path, "synth_hop", &c.synth.hop) ||
-        get_i(g, path, "synth_harmonics", &c.synth.n_harmonics) ||
-        get_i(g, path, "synth_noise_bands", &c.synth.n_noise_bands) ||
-        get_i(g, path, "synth_reverb", &c.synth.reverb) ||
-        get_i(g, path, "synth_reverb_length", &c.synth.reverb_length))
-        goto cleanup;
-    if (ddsp_h5_attr_get_str(g, "synth_amp_interp", interp, sizeof interp) ||
-        ddsp_synth_parse_amp_interp(&c.synth, interp)) {
-        ddsp_error("%s: bad /config attribute synth_amp_interp '%s'", path, interp);
-        goto cleanup;
-    }
-    {
-        ddsp_model lay;
-        if (ddsp_model_layout(&lay, &c)) {
-            char *why = strdup(ddsp_last_error());
-            ddsp_error("%s: bad /config: %s", path, why ? why : "?");
-            free(why);
-            goto cleanup;
-        }
-        if (check_stored_shapes(f, path, &lay)) goto cleanup;
-    }
+    if (ckpt_open(path, &f, &g, &ver)) return DDSP_ERR;
+    if (read_model_config(f, g, path, &c)) goto cleanup;
     if (ddsp_model_init(m, &c)) {
         char *why = strdup(ddsp_last_error());
         ddsp_error("%s: %s", path, why ? why : "?");
@@ -644,6 +790,11 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         }
         state->step = s, state->seed = (uint64_t)seed, state->epoch = ep;
         state->epoch_position = pos, state->n_ranks = (int)nr;
+        state->run_id[0] = '\0';
+        if (ver >= 2 && ddsp_h5_attr_get_str(f, "run_id", state->run_id, sizeof state->run_id)) {
+            ddsp_error("%s: bad or missing run_id attribute (%s)", path, ddsp_last_error());
+            goto cleanup;
+        }
     }
     if (import_wisdom) {
         char *w = NULL;
@@ -666,13 +817,106 @@ cleanup:
     return rc;
 }
 
-int ddsp_ckpt_config_str(const char *path, const char *key, char *buf, size_t cap) {
+/* Version-1 checkpoints kept a few settings as strings in /config (dataset, batch,
+ * model_preset, run_dir) and the rest in the model, loss and Adam settings. */
+static int settings_v1(hid_t f, hid_t g, const char *path, ddsp_run_settings *s) {
+    memset(s, 0, sizeof *s);
+    char v[4096];
+    snprintf(s->precision, sizeof s->precision, "fp32");
+    s->steps = s->valid_every = s->ckpt_every = s->keep = -1; /* not recorded */
+    s->log_every = -1.0;
+    if (!ddsp_h5_attr_get_str(g, "dataset", v, sizeof v)) snprintf(s->data, sizeof s->data, "%s", v);
+    if (!ddsp_h5_attr_get_str(g, "run_dir", v, sizeof v)) snprintf(s->run_dir, sizeof s->run_dir, "%s", v);
+    if (!ddsp_h5_attr_get_str(g, "model_preset", v, sizeof v)) snprintf(s->model, sizeof s->model, "%.15s", v);
+    if (!ddsp_h5_attr_get_str(g, "batch", v, sizeof v)) {
+        char *end;
+        errno = 0;
+        const long long b = strtoll(v, &end, 10);
+        if (end == v || *end || errno || b < 1 || b > 4096)
+            return ddsp_error("%s: bad /config batch '%s' (expected a whole number in 1 .. 4096)",
+                              path, v);
+        s->batch = b;
+    }
+    int64_t rv = 0;
+    if (get_d(g, path, "model_ld_range", &s->ld_range) || ddsp_h5_attr_get_i64(g, "synth_reverb", &rv) ||
+        get_d(g, path, "adam_lr", &s->lr) || get_d(g, path, "adam_decay_rate", &s->lr_decay) ||
+        get_d(g, path, "adam_clip_norm", &s->clip))
+        return DDSP_ERR;
+    s->reverb = rv != 0;
+    if (ddsp_h5_attr_get_str(g, "loss_type", v, sizeof v) == DDSP_OK) {
+        if (!strcmp(v, "terms") && ddsp_h5_attr_get_str(g, "loss_terms", v, sizeof v)) v[0] = '\0';
+        snprintf(s->loss, sizeof s->loss, "%s", v);
+    }
+    hid_t sg = H5Lexists(f, "state", H5P_DEFAULT) > 0 ? H5Gopen2(f, "state", H5P_DEFAULT) : -1;
+    int64_t seed = 0;
+    const int ok = sg >= 0 && ddsp_h5_attr_get_i64(sg, "seed", &seed) == DDSP_OK;
+    if (sg >= 0) H5Gclose(sg);
+    if (!ok) return ddsp_error("%s: bad or missing /state seed", path);
+    s->seed = seed;
+    return DDSP_OK;
+}
+
+int ddsp_ckpt_read_settings(const char *path, ddsp_run_settings *s) {
+    memset(s, 0, sizeof *s);
+    hid_t f, g;
+    int64_t ver;
+    ddsp_model_config c;
+    if (ckpt_open(path, &f, &g, &ver)) return DDSP_ERR;
+    int rc = read_model_config(f, g, path, &c);
+    if (rc == DDSP_OK) rc = ver >= 2 ? settings_read(g, path, "/config", s) : settings_v1(f, g, path, s);
+    H5Gclose(g);
+    H5Fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ RUN_DIR/run.h5 */
+int ddsp_ckpt_run_write(const char *run_dir, const ddsp_run_settings *s) {
+    char path[PATH_MAX], tmp[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", run_dir, DDSP_RUN_FILE) >= sizeof path)
+        return ddsp_error("%s: path too long", run_dir);
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
+    ddsp_h5_quiet();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return ddsp_error("%s: cannot create (%s)", path, strerror(errno));
+    ddsp_tmp_track(tmp);
+    ddsp_h5_attr a[24];
+    char when[32];
+    const time_t now = time(NULL);
+    struct tm tmv;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+    int rc = ddsp_h5_attr_str(f, "format", DDSP_RUN_FORMAT) ||
+             ddsp_h5_attr_i64(f, "format_version", DDSP_RUN_VERSION) ||
+             ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
+             ddsp_h5_attr_str(f, "written", when) ||
+             ddsp_h5_attrs_write(f, a, settings_attrs(s, a));
+    if (H5Fclose(f) < 0) rc = 1;
+    if (rc) {
+        unlink(tmp);
+        ddsp_tmp_forget(tmp);
+        return ddsp_error("%s: cannot write the run's settings", path);
+    }
+    return ddsp_tmp_publish(tmp, path, 1);
+}
+
+int ddsp_ckpt_run_read(const char *run_dir, ddsp_run_settings *s) {
+    char path[PATH_MAX];
+    memset(s, 0, sizeof *s);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", run_dir, DDSP_RUN_FILE) >= sizeof path)
+        return ddsp_error("%s: path too long", run_dir);
+    if (access(path, F_OK) != 0) return 1;
     ddsp_h5_quiet();
     hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
-    hid_t g = H5Lexists(f, "config", H5P_DEFAULT) > 0 ? H5Gopen2(f, "config", H5P_DEFAULT) : -1;
-    int rc = g >= 0 ? ddsp_h5_attr_get_str(g, key, buf, cap) : ddsp_error("%s: no /config", path);
-    if (g >= 0) H5Gclose(g);
+    if (f < 0) return ddsp_error("%s: not a readable HDF5 file (a run's settings file)", path);
+    char fmt[64] = "";
+    int64_t ver = 0;
+    int rc = DDSP_ERR;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_RUN_FORMAT))
+        ddsp_error("%s: not a ddsp run file (format '%s')", path, fmt[0] ? fmt : "missing");
+    else if (ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != DDSP_RUN_VERSION)
+        ddsp_error("%s: run file version %lld, this ddsp reads %d", path, (long long)ver,
+                   DDSP_RUN_VERSION);
+    else
+        rc = settings_read(f, path, "run file", s);
     H5Fclose(f);
     return rc;
 }
@@ -731,33 +975,63 @@ static int64_t *list_steps(const char *dir, int *n) {
     return v;
 }
 
-int ddsp_ckpt_latest(const char *run_dir, char *path, size_t cap) {
-    int n = 0;
-    int64_t *steps = list_steps(run_dir, &n);
-    int rc = ddsp_error("%s: no checkpoint (ckpt-<step>.h5) found", run_dir);
+/* The run id of a checkpoint file: 1 with id set ("" for version 1), 0 when it does not open
+ * as a checkpoint. */
+static int ckpt_id(const char *path, char *id, size_t cap) {
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    char fmt[64] = "";
+    int64_t ver = 0;
+    int ok = f >= 0 && ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) == DDSP_OK &&
+             !strcmp(fmt, DDSP_CKPT_FORMAT) && ddsp_h5_attr_get_i64(f, "format_version", &ver) == DDSP_OK &&
+             ver >= 1 && ver <= DDSP_CKPT_VERSION;
+    id[0] = '\0';
+    if (ok && ver >= 2) ok = ddsp_h5_attr_get_str(f, "run_id", id, cap) == DDSP_OK;
+    if (f >= 0) H5Fclose(f);
+    return ok;
+}
+
+int ddsp_ckpt_list(const char *run_dir, const char *run_id, int64_t **steps, int *n) {
+    *steps = NULL, *n = 0;
     ddsp_h5_quiet();
-    for (int i = 0; i < n; i++) {
-        ddsp_ckpt_path(path, cap, run_dir, steps[i]);
-        /* newest that opens as a checkpoint: a file cut short by a crash is skipped */
-        hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-        char fmt[64] = "";
-        int ok = f >= 0 && ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) == DDSP_OK &&
-                 !strcmp(fmt, DDSP_CKPT_FORMAT);
-        if (f >= 0) H5Fclose(f);
-        if (ok) {
-            rc = DDSP_OK;
-            break;
+    DIR *probe = opendir(run_dir);
+    if (!probe) return ddsp_error("%s: cannot read the folder (%s)", run_dir, strerror(errno));
+    closedir(probe);
+    ddsp_run_settings rs;
+    char want[24] = "";
+    int any = run_id == NULL;
+    if (run_id) snprintf(want, sizeof want, "%s", run_id);
+    else if (ddsp_ckpt_run_read(run_dir, &rs) == DDSP_OK) any = 0, snprintf(want, sizeof want, "%s", rs.run_id);
+    int m = 0;
+    int64_t *all = list_steps(run_dir, &m);
+    char path[PATH_MAX], id[24];
+    for (int i = 0; i < m; i++) {
+        ddsp_ckpt_path(path, sizeof path, run_dir, all[i]);
+        if (!ckpt_id(path, id, sizeof id)) {
+            ddsp_log("warning: %s does not open as a checkpoint: left alone (not counted, not "
+                     "deleted)", path);
+            continue;
         }
-        ddsp_log("warning: skipping unreadable checkpoint %s", path);
+        if (any || !strcmp(id, want)) all[(*n)++] = all[i];
     }
+    *steps = all;
+    return DDSP_OK;
+}
+
+int ddsp_ckpt_latest(const char *run_dir, const char *run_id, char *path, size_t cap) {
+    int n = 0;
+    int64_t *steps = NULL;
+    if (ddsp_ckpt_list(run_dir, run_id, &steps, &n)) return DDSP_ERR;
+    int rc = n > 0 ? DDSP_OK : ddsp_error("%s: no checkpoint (ckpt-<step>.h5) of this run found", run_dir);
+    if (n > 0) ddsp_ckpt_path(path, cap, run_dir, steps[0]);
     free(steps);
     return rc;
 }
 
-void ddsp_ckpt_prune(const char *run_dir, int keep) {
+void ddsp_ckpt_prune(const char *run_dir, const char *run_id, int keep) {
     int n = 0;
-    int64_t *steps = list_steps(run_dir, &n);
-    char path[4200];
+    int64_t *steps = NULL;
+    if (ddsp_ckpt_list(run_dir, run_id, &steps, &n)) return;
+    char path[PATH_MAX];
     for (int i = keep < 1 ? 1 : keep; i < n; i++) {
         ddsp_ckpt_path(path, sizeof path, run_dir, steps[i]);
         unlink(path);

@@ -1023,7 +1023,7 @@ int cmd_inspect(int argc, char **argv) {
     char latest[4200];
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* a run folder: its newest checkpoint */
-        if (ddsp_ckpt_latest(path, latest, sizeof latest)) {
+        if (ddsp_ckpt_latest(path, NULL, latest, sizeof latest)) {
             if (json) print_json_error(path, ddsp_last_error());
             cli_fail("inspect", "%s", ddsp_last_error());
             return EXIT_FAIL;

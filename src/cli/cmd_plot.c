@@ -617,7 +617,7 @@ int cmd_plot(int argc, char **argv) {
     char latest[4200];
     struct stat sb;
     if (stat(pos[0], &sb) == 0 && S_ISDIR(sb.st_mode)) { /* a run folder: its newest checkpoint */
-        if (ddsp_ckpt_latest(pos[0], latest, sizeof latest)) {
+        if (ddsp_ckpt_latest(pos[0], NULL, latest, sizeof latest)) {
             cli_fail("plot", "%s", ddsp_last_error());
             return EXIT_FAIL;
         }

@@ -87,6 +87,24 @@ int ddsp_h5_attr_i64v(int64_t obj, const char *name, const int64_t *v, size_t n)
     return write_attr(obj, name, H5T_NATIVE_INT64, v, n, 0);
 }
 
+int ddsp_h5_attrs_write(int64_t obj, const ddsp_h5_attr *a, int n) {
+    for (int k = 0; k < n; k++) {
+        const int rc = a[k].kind == 'i'   ? ddsp_h5_attr_i64(obj, a[k].name, a[k].i)
+                       : a[k].kind == 'f' ? ddsp_h5_attr_f64(obj, a[k].name, a[k].f)
+                                          : ddsp_h5_attr_str(obj, a[k].name, a[k].s ? a[k].s : "");
+        if (rc) return DDSP_ERR;
+    }
+    return DDSP_OK;
+}
+
+int ddsp_h5_describe(int64_t loc, const char *name, const char *axes, const char *units) {
+    hid_t ds = H5Oopen((hid_t)loc, name, H5P_DEFAULT);
+    if (ds < 0) return ddsp_error("cannot open '%s' to describe it", name);
+    int rc = ddsp_h5_attr_str(ds, "axes", axes) || ddsp_h5_attr_str(ds, "units", units);
+    H5Oclose(ds);
+    return rc ? DDSP_ERR : DDSP_OK;
+}
+
 static int read_ds(int64_t loc, const char *file, const char *name, hid_t memtype,
                    size_t elsize, void **out, uint64_t *dims, int *rank) {
     int rc = DDSP_ERR;
