@@ -39,6 +39,12 @@ static void on_signal(int sig) {
         return;
     }
     ddsp_run_stop_signal = sig;
+    if (sig == SIGINT) { /* at once, so the user knows it was heard (write is signal-safe) */
+        static const char msg[] = "[ddsp] SIGINT: stopping after this step and its checkpoint "
+                                  "(Ctrl-C again to quit at once)\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+    }
 }
 
 static void install_signals(ddsp_run *r) {

@@ -213,6 +213,7 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
         /* variable-length, as h5py writes str attributes */
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft)); /* h5py's are UTF-8: no ASCII<->UTF-8 conversion */
         char *v = NULL;
         if (H5Aread(a, mt, &v) < 0 || !v) {
             ddsp_error("cannot read attribute '%s'", name);
@@ -231,6 +232,7 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, len + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         if (!tmp || H5Aread(a, mt, tmp) < 0) {
             ddsp_error("cannot read attribute '%s'", name);
         } else if (strlen(tmp) >= cap) {
