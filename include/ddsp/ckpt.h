@@ -32,13 +32,7 @@
 #include "ddsp/model.h"
 #include "ddsp/optim.h"
 
-#define DDSP_CKPT_FORMAT "ddsp-checkpoint"
-/* 2: the run's settings typed in /config, a run id, axes/units on every dataset; version 1
- * files (settings as strings, no id) are still read */
-#define DDSP_CKPT_VERSION 2
-#define DDSP_RUN_FORMAT "ddsp-run"
-#define DDSP_RUN_VERSION 1
-#define DDSP_RUN_FILE "run.h5"
+#include "ddsp/formats.h"
 
 /* What a training run is and how it runs: written to RUN_DIR/run.h5 when the run starts
  * (before its first step) and into every checkpoint's /config, typed; a resume reads it back.
@@ -146,5 +140,23 @@ void ddsp_ckpt_path(char *path, size_t cap, const char *run_dir, int64_t step);
 /* Delete all but the newest `keep` (>= 1) checkpoints of run run_id (as ddsp_ckpt_list:
  * unreadable files and other runs' checkpoints are never counted or deleted). */
 void ddsp_ckpt_prune(const char *run_dir, const char *run_id, int keep);
+
+/* What `ddsp plot` draws from a checkpoint: up to `max_examples` (<= DDSP_CKPT_VIEW_MAX)
+ * monitoring examples' target/reconstruction log spectrograms (frames[k] x bins, row-major),
+ * the history, and the step, model, loss, sample rate and weight count (NaN / -1 / "" when
+ * absent). Free with ddsp_ckpt_view_free. DDSP_ERR naming the file and the dataset. */
+#define DDSP_CKPT_VIEW_MAX 8
+typedef struct {
+    int64_t step, n_weights;
+    double sample_rate;
+    char model[32], loss[512];
+    int n_examples, n_fft, hop;
+    size_t bins, frames[DDSP_CKPT_VIEW_MAX];
+    int64_t example[DDSP_CKPT_VIEW_MAX]; /* the dataset row, -1 unknown */
+    float *target[DDSP_CKPT_VIEW_MAX], *recon[DDSP_CKPT_VIEW_MAX];
+    ddsp_history hist;
+} ddsp_ckpt_view;
+int ddsp_ckpt_read_view(const char *path, int max_examples, ddsp_ckpt_view *v);
+void ddsp_ckpt_view_free(ddsp_ckpt_view *v);
 
 #endif

@@ -26,8 +26,7 @@
 #include "ddsp/dist.h"
 #include "ddsp/features.h"
 
-#define DDSP_DATASET_FORMAT "ddsp-dataset"
-#define DDSP_DATASET_VERSION 1
+#include "ddsp/formats.h"
 
 typedef struct {
     int sample_rate;       /* model rate, Hz (16000); inputs are resampled to it */

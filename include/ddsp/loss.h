@@ -182,4 +182,13 @@ typedef struct {
 void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
                    const float *estimate, size_t B);
 
+/* Write `ddsp loss --grad-out` (format "ddsp-loss", atomic): loss_type/log_mode names, the
+ * total and per-scale losses (c->n_scales), grad (N) = dL/d(estimate), and |STFT| of target t
+ * and estimate e (N samples each) at every scale of c; tpath/epath name the inputs.
+ * DDSP_OK or DDSP_ERR. */
+int ddsp_loss_file_write(const char *path, const ddsp_mss_config *c, const char *loss_type,
+                         const char *log_mode, double total, const double *per_scale, const float *grad,
+                         const float *t, const float *e, size_t N, int sr, const char *tpath,
+                         const char *epath);
+
 #endif

@@ -123,6 +123,15 @@ int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **o
 int ddsp_h5_attr_get_i64(int64_t obj, const char *name, int64_t *v);
 int ddsp_h5_attr_get_f64(int64_t obj, const char *name, double *v);
 int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap);
+/* Open an existing HDF5 file read-only and check its root "format" attribute is `format` and
+ * "format_version" in 1..max_version (*version set when not NULL). The file's id (close with
+ * ddsp_h5_close), or -1 with a message naming the file and what is wrong. */
+int64_t ddsp_h5_open_format(const char *path, const char *format, int max_version, int64_t *version);
+void ddsp_h5_close(int64_t file);
+/* The root "format" attribute of an HDF5 file into fmt ("" when absent or not HDF5). */
+void ddsp_h5_file_format(const char *path, char *fmt, size_t cap);
+/* 1 when loc has a link `name` (a path such as "history/step" is fine when its groups exist). */
+int ddsp_h5_exists(int64_t loc, const char *name);
 /* Turn off HDF5's automatic error stack printing (we report our own one-line errors). */
 void ddsp_h5_quiet(void);
 

@@ -4,7 +4,6 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
-#include <hdf5.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -177,70 +176,5 @@ done:
     for (int k = 0; k < P; k++) dist_free(&d[k]);
     ddsp_free(tx), ddsp_free(x), ddsp_free(zero);
     if (rc != DDSP_OK) ddsp_landscape_free(out);
-    return rc;
-}
-
-int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
-                         const ddsp_landscape *l) {
-    char tmp[PATH_MAX];
-    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
-    ddsp_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
-    ddsp_tmp_track(tmp);
-    int rc = DDSP_ERR;
-    hid_t g = H5I_INVALID_HID;
-    const int n = l->grid, n2 = l->n_vary == 2 ? n : 1, total = n * n2;
-    char names[64] = "";
-    for (int a = 0; a < l->n_vary; a++) {
-        strcat(names, a ? "," : "");
-        strcat(names, ddsp_sound_param_name(c->vary[a]));
-    }
-    if (ddsp_h5_attr_str(f, "format", "ddsp-landscape") ||
-        ddsp_h5_attr_i64(f, "format_version", 1) ||
-        ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
-        ddsp_h5_attr_str(f, "sound", ddsp_sound_kind_name(c->target.kind)) ||
-        ddsp_h5_attr_str(f, "vary", names) || ddsp_h5_attr_i64(f, "grid", n) ||
-        ddsp_h5_attr_i64(f, "n_samples", (int64_t)c->target.N) ||
-        ddsp_h5_attr_i64(f, "sample_rate", c->target.sample_rate))
-        goto done;
-    for (int i = 0; i < DDSP_SP_N; i++) {
-        char an[64];
-        snprintf(an, sizeof an, "target_%s", ddsp_sound_param_name(i));
-        if (ddsp_h5_attr_f64(f, an, c->target.p[i])) goto done;
-    }
-    g = H5Gcreate2(f, "grid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) goto done;
-    for (int a = 0; a < l->n_vary; a++) {
-        uint64_t d1[1] = {(uint64_t)n};
-        if (ddsp_h5_write_f64(g, ddsp_sound_param_name(c->vary[a]), l->axis[a], 1, d1))
-            goto done;
-    }
-    for (int k = 0; k < l->n_phi; k++) {
-        char name[32];
-        uint64_t dl[3] = {(uint64_t)n, (uint64_t)n2, 0}, dg[3] = {(uint64_t)l->n_vary,
-                                                                    (uint64_t)n, (uint64_t)n2};
-        snprintf(name, sizeof name, "loss_%d", k);
-        if (ddsp_h5_write_f64(f, name, l->loss + (size_t)k * total, l->n_vary, dl)) goto done;
-        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-        if (ds < 0) goto done;
-        int bad = ddsp_h5_attr_str(ds, "phi", c->phi[k]) ||
-                  ddsp_h5_attr_f64(ds, "distance_to_silence", l->silence[k]) ||
-                  ddsp_h5_attr_f64(ds, "basin_share", l->basin[k]) ||
-                  ddsp_h5_attr_i64(ds, "argmin", l->argmin[k]);
-        H5Dclose(ds);
-        if (bad) goto done;
-        snprintf(name, sizeof name, "grad_%d", k);
-        if (ddsp_h5_write_f64(f, name, l->grad + (size_t)k * l->n_vary * total, l->n_vary + 1,
-                              dg))
-            goto done;
-    }
-    rc = DDSP_OK;
-done:
-    if (g >= 0) H5Gclose(g);
-    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", path);
-    if (rc == DDSP_OK) return ddsp_tmp_publish(tmp, path, 1);
-    unlink(tmp);
-    ddsp_tmp_forget(tmp);
     return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <hdf5.h>
 #include <string.h>
+#include <unistd.h>
 
 void ddsp_h5_quiet(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -249,4 +250,55 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
     H5Tclose(ft);
     H5Aclose(a);
     return rc;
+}
+
+int64_t ddsp_h5_open_format(const char *path, const char *format, int max_version, int64_t *version) {
+    ddsp_h5_quiet();
+    if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path), -1;
+    if (access(path, R_OK) != 0) return ddsp_error("%s: not readable (permission denied)", path), -1;
+    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a %s file is)", path, format), -1;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return ddsp_error("%s: cannot open as HDF5 (truncated or damaged?)", path), -1;
+    char fmt[64] = "";
+    int64_t ver = 0;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, format))
+        ddsp_error("%s: not a %s file (format attribute '%s')", path, format, fmt[0] ? fmt : "missing");
+    else if (ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver < 1 || ver > max_version)
+        ddsp_error("%s: %s format version %lld, this ddsp reads 1 to %d", path, format,
+                   (long long)ver, max_version);
+    else {
+        if (version) *version = ver;
+        return f;
+    }
+    H5Fclose(f);
+    return -1;
+}
+
+void ddsp_h5_close(int64_t file) {
+    if (file >= 0) H5Fclose((hid_t)file);
+}
+
+void ddsp_h5_file_format(const char *path, char *fmt, size_t cap) {
+    fmt[0] = '\0';
+    ddsp_h5_quiet();
+    if (access(path, R_OK) != 0 || H5Fis_hdf5(path) <= 0) return;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, cap)) fmt[0] = '\0';
+    H5Fclose(f);
+}
+
+int ddsp_h5_exists(int64_t loc, const char *name) {
+    /* each group on the way must exist too (H5Lexists fails on a missing intermediate) */
+    char part[512];
+    const char *p = name;
+    while ((p = strchr(p, '/')) != NULL) {
+        const size_t n = (size_t)(p - name);
+        if (n == 0 || n >= sizeof part) return 0;
+        memcpy(part, name, n);
+        part[n] = '\0';
+        if (H5Lexists((hid_t)loc, part, H5P_DEFAULT) <= 0) return 0;
+        p++;
+    }
+    return H5Lexists((hid_t)loc, name, H5P_DEFAULT) > 0;
 }
