@@ -115,4 +115,12 @@ int ddsp_batcher_next(ddsp_batcher *b);
 int ddsp_batcher_load(ddsp_batcher *b, const int64_t *rows, size_t n);
 void ddsp_batcher_free(ddsp_batcher *b);
 
+/* The f0 and loudness settings ds was prepared with (its root attributes; defaults for those
+ * absent), so features computed now match the stored ones. */
+void ddsp_dataset_feature_config(const ddsp_dataset *ds, ddsp_f0_config *fc, ddsp_loudness_config *lc);
+
+/* The rows of split "train", "valid" or "all" (anything else: all), in file order, into
+ * *rows (n_examples long at most; caller frees; *n may be 0). DDSP_ERR only without memory. */
+int ddsp_dataset_select(const ddsp_dataset *ds, const char *split, int64_t **rows, size_t *n);
+
 #endif

@@ -53,4 +53,8 @@ int ddsp_dist_bcast(const ddsp_dist *d, void *buf, size_t bytes, int root);
  * plan instantly and pick the same algorithms. Collective. */
 int ddsp_dist_share_wisdom(const ddsp_dist *d);
 
+/* Make the HDF5 file-access property list fapl (an hid_t) open files collectively over the
+ * group's communicator (parallel HDF5); nothing for ddsp_dist_single. DDSP_OK or DDSP_ERR. */
+int ddsp_dist_h5_parallel(const ddsp_dist *d, int64_t fapl);
+
 #endif

@@ -143,3 +143,24 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ddsp: unknown command '%s' (see ddsp --help)\n", c);
     return EXIT_USAGE;
 }
+
+/* ---------------------------------------------------------------- JSON output */
+void cli_json_num(FILE *f, const char *key, double v, const char *sep) {
+    if (isfinite(v))
+        fprintf(f, "\"%s\": %.9g%s", key, v, sep);
+    else
+        fprintf(f, "\"%s\": null%s", key, sep);
+}
+
+void cli_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}

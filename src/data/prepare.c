@@ -534,7 +534,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* parallel HDF5 over the group's communicator; a group of one without MPI writes alone */
-    if (fapl < 0 || (d->comm != MPI_COMM_NULL && H5Pset_fapl_mpio(fapl, d->comm, MPI_INFO_NULL) < 0)) {
+    if (fapl < 0 || ddsp_dist_h5_parallel(d, fapl)) {
         if (fapl >= 0) H5Pclose(fapl);
         ddsp_error("%s: cannot set up parallel HDF5 access", tmp);
         goto cleanup;

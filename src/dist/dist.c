@@ -4,6 +4,7 @@
 #include "ddsp/util.h"
 
 #include <fftw3-mpi.h>
+#include <hdf5.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,4 +139,11 @@ int ddsp_dist_share_wisdom(const ddsp_dist *d) {
         rc = ddsp_error("rank %d could not import rank 0's FFTW wisdom", d->rank);
     free(w);
     return rc;
+}
+
+int ddsp_dist_h5_parallel(const ddsp_dist *d, int64_t fapl) {
+    if (d->comm == MPI_COMM_NULL) return DDSP_OK;
+    if (H5Pset_fapl_mpio((hid_t)fapl, d->comm, MPI_INFO_NULL) < 0)
+        return ddsp_error("cannot set up parallel HDF5 access over %d ranks", d->size);
+    return DDSP_OK;
 }
