@@ -60,7 +60,7 @@ void ddsp_assert_fail(const char *file, int line, const char *cond, const char *
     fprintf(stderr, "[ddsp] rank %d: %s:%d: assertion `%s` failed: %s\n", log_rank, file, line,
             cond, msg);
     fflush(stderr);
-    if (abort_hook) abort_hook(134); /* dist's: MPI_Abort of the whole job */
+    if (abort_hook) abort_hook(134); /* dist's: abort the whole job */
     abort();
 }
 
