@@ -192,9 +192,9 @@ int main(void) {
     ddsp_model_init_weights(&m, 5);
     float *ir = ddsp_model_param(&m, "reverb/ir");
     for (int k = 1; k < 200; k++) ir[k] = (float)(0.02 * tu_uniform());
-    ddsp_mss_config lc;
-    ddsp_mss_config_default(&lc);
-    ddsp_mss_parse_scales(&lc, "256,128,64");
+    ddsp_loss_config lc;
+    ddsp_loss_config_default(&lc);
+    ddsp_mss_parse_scales(&lc.mss, "256,128,64");
     ddsp_trainer *tr = ddsp_trainer_init(&m, &lc, B, F);
     CHECK(tr != NULL, "trainer: %s", ddsp_last_error());
     const size_t N = F * 64;
@@ -214,14 +214,11 @@ int main(void) {
      * convergence, every tensor by differences (distance l2: the l1 forms put a kink at
      * every bin whose difference crosses 0, too many for differences over whole tensors;
      * their gradients are checked on the loss alone in test_loss) */
-    ddsp_phi_config pc;
-    ddsp_phi_config_default(&pc);
-    pc.n_scales = 3, pc.scales[0] = 256, pc.scales[1] = 128, pc.scales[2] = 64;
-    pc.dist = 2;
-    CHECK(ddsp_phi_parse_terms(&pc, "mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.1,sc") ==
-                  DDSP_OK &&
-              ddsp_trainer_use_phi(tr, &pc) == DDSP_OK,
+    ddsp_trainer_free(tr);
+    CHECK(ddsp_loss_parse(&lc, "mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.1,sc,dist=l2") ==
+              DDSP_OK && (tr = ddsp_trainer_init(&m, &lc, B, F)) != NULL,
           "phi trainer: %s", ddsp_last_error());
+    cf.tr = tr;
     ddsp_model_zero_grad(&m);
     const double P0 = ddsp_trainer_step(tr, NULL, f0, ld, target, ids, B, 7, 3, 1, 1.0f);
     const double P1 = ddsp_trainer_step(tr, NULL, f0, ld, target, ids, B, 7, 3, 0, 1.0f);

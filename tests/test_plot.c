@@ -170,10 +170,10 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
     ddsp_model m;
     ddsp_adam o;
     ddsp_adam_config ac;
-    ddsp_mss_config lc;
+    ddsp_loss_config lc;
     ddsp_model_config_preset(&c, "small");
     ddsp_adam_config_default(&ac);
-    ddsp_mss_config_default(&lc);
+    ddsp_loss_config_default(&lc);
     if (ddsp_model_init(&m, &c) || ddsp_adam_init(&o, &ac, m.n_params)) return DDSP_ERR;
     ddsp_model_init_weights(&m, 5);
     o.step = STEPS;

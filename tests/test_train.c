@@ -26,9 +26,9 @@ static float *train(const float *f0, const float *ld, const float *x, int steps,
     ddsp_adam_config ac;
     ddsp_adam_config_default(&ac);
     ac.lr = 1e-3; /* the small model tolerates a larger rate: a clear drop in few steps */
-    ddsp_mss_config lc;
-    ddsp_mss_config_default(&lc);
-    lc.precision = DDSP_MSS_FAST;
+    ddsp_loss_config lc;
+    ddsp_loss_config_default(&lc);
+    lc.mss.precision = DDSP_MSS_FAST;
     if (ddsp_model_init(&m, &c) || ddsp_adam_init(&o, &ac, m.n_params)) return NULL;
     ddsp_model_init_weights(&m, 17);
     ddsp_trainer *tr = ddsp_trainer_init(&m, &lc, 1, F);

@@ -43,7 +43,7 @@ typedef struct {
     char model[16];     /* model preset ("full", "small") */
     int reverb;         /* trainable reverb on */
     double ld_range;    /* loudness scaling range (dB) */
-    char loss[512];     /* the loss as given to ddsp_mss_parse_type (normalised) */
+    char loss[1024];    /* the loss as ddsp_loss_describe writes it (parses back) */
     int64_t seed;       /* weights, data order and noise */
     double lr, lr_decay, clip;
     int64_t batch;      /* global batch */
@@ -105,7 +105,7 @@ typedef struct {
 /* Write model (and the optimiser when o != NULL) atomically. DDSP_OK or DDSP_ERR (message
  * names the file; the previous file at `path`, if any, is untouched). */
 int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
-                    const ddsp_mss_config *loss, const ddsp_ckpt_info *info);
+                    const ddsp_loss_config *loss, const ddsp_ckpt_info *info);
 
 /* Read a checkpoint: the model (initialised here from /config: free with ddsp_model_free),
  * and when non-NULL the optimiser (initialised here; o->cfg from /config), the state, the
@@ -114,7 +114,7 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
  * naming the file and the problem (not a checkpoint, version, missing tensor, wrong shape,
  * non-finite values). */
 int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
-                   ddsp_history *history, ddsp_mss_config *loss, int import_wisdom);
+                   ddsp_history *history, ddsp_loss_config *loss, int import_wisdom);
 
 /* The run settings a checkpoint's /config records (version 1 files: those they have, the
  * rest defaults; run_id ""). DDSP_OK or DDSP_ERR naming the file and the field. */

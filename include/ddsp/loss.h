@@ -43,8 +43,8 @@ typedef struct {
 
 /* l1log, log mode add, scales 2048..64, overlap 0.75, exact precision. */
 void ddsp_mss_config_default(ddsp_mss_config *c);
-/* Parse "l1log|l1|l2" (or a spectral term list, stored normalised in c->terms), "add|magenta",
- * "2048,1024,..." into c. DDSP_OK or DDSP_ERR. */
+/* Parse "l1log|l1|l2", "add|magenta", "2048,1024,..." into c. DDSP_OK or DDSP_ERR. (A loss
+ * given as text, MSS type or term list, is parsed by ddsp_loss_parse below.) */
 int ddsp_mss_parse_type(ddsp_mss_config *c, const char *s);
 int ddsp_mss_parse_log_mode(ddsp_mss_config *c, const char *s);
 int ddsp_mss_parse_scales(ddsp_mss_config *c, const char *list);
@@ -161,10 +161,6 @@ const char *ddsp_phi_term_name(int term);
 /* Writes the term list back ("mag=1,logmag=1,dist=l1", parseable); returns buf. */
 const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap);
 int ddsp_phi_config_check(const ddsp_phi_config *c);
-/* The Φ a loss config asks for: its scales and overlap, its term list (c->terms non-empty).
- * DDSP_OK or DDSP_ERR. */
-int ddsp_phi_config_from_mss(ddsp_phi_config *p, const ddsp_mss_config *c);
-
 /* Plans and work buffers for up to max_batch pairs of N samples (all memory here). */
 typedef struct ddsp_phi ddsp_phi;
 ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N);
@@ -176,11 +172,43 @@ typedef struct {
     double per_term[DDSP_PHI_NTERMS]; /* weighted, summed over scales */
 } ddsp_phi_value;
 
-/* Loss of B pairs (target, estimate) (B, N); when d_estimate is not NULL it is overwritten
- * with dL/d(estimate) (B, N). OpenMP over (item, scale); any thread count gives the same
- * bits. */
+/* Loss of B pairs (target, estimate) (B, N); when d_estimate is not NULL, dL/d(estimate)
+ * (B, N) is added to it (times scale for _scaled), as every backward here accumulates.
+ * OpenMP over (item, scale); any thread count gives the same bits. */
 void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
                    const float *estimate, size_t B);
+void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, float scale,
+                          const float *target, const float *estimate, size_t B);
+
+/* ---------------------------------------------------------------- the loss
+ * One typed configuration for every Φ: an MSS type (mss) or a weighted term list (phi, on
+ * mss's scales and overlap). Parsed from and described as the text users give to --loss
+ * and checkpoints store ("l1log", "mag=1,logmag=1,delta_time=0.5,dist=l1", ...). */
+typedef enum { DDSP_LOSS_MSS = 0, DDSP_LOSS_TERMS } ddsp_loss_kind;
+typedef struct {
+    ddsp_loss_kind kind;
+    ddsp_mss_config mss; /* type (MSS), log mode, precision; scales and overlap for both */
+    ddsp_phi_config phi; /* term weights, dist and term settings (TERMS) */
+} ddsp_loss_config;
+/* MSS l1log, log mode add, scales 2048..64, overlap 0.75, exact. */
+void ddsp_loss_config_default(ddsp_loss_config *c);
+/* "l1log|l1|l2" or a term list into c (scales, overlap, log mode and precision kept).
+ * DDSP_ERR naming the bad item. */
+int ddsp_loss_parse(ddsp_loss_config *c, const char *s);
+/* The text that parses back to c's kind and terms ("l1log", or the normalised term list). */
+const char *ddsp_loss_describe(const ddsp_loss_config *c, char *buf, size_t cap);
+/* The term-list Φ configuration with c's scales and overlap (kind TERMS). */
+void ddsp_loss_phi_config(const ddsp_loss_config *c, ddsp_phi_config *out);
+int ddsp_loss_config_check(const ddsp_loss_config *c);
+
+/* A loss object for up to max_batch pairs of N samples: an MSS or a Φ (all memory here). */
+typedef struct ddsp_loss ddsp_loss;
+ddsp_loss *ddsp_loss_init(const ddsp_loss_config *c, size_t max_batch, size_t N);
+void ddsp_loss_free(ddsp_loss *l);
+/* Loss of B pairs into out (may be NULL); when d_estimate is not NULL, scale * dL/d(estimate)
+ * (B, N) is added to it. */
+void ddsp_loss_eval(ddsp_loss *l, ddsp_mss_value *out, float *d_estimate, float scale,
+                    const float *target, const float *estimate, size_t B);
 
 /* Write `ddsp loss --grad-out` (format "ddsp-loss", atomic): loss_type/log_mode names, the
  * total and per-scale losses (c->n_scales), grad (N) = dL/d(estimate), and |STFT| of target t

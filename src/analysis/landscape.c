@@ -12,42 +12,29 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One distance: an MSS type or a spectral term list. */
+/* One distance: an MSS type or a spectral term list ("dist=l2" selects r^2). */
 typedef struct {
-    ddsp_mss *mss;
-    ddsp_phi *phi;
+    ddsp_loss *loss;
 } dist_t;
 
 static int dist_init(dist_t *d, const char *spec, size_t N) {
-    memset(d, 0, sizeof *d);
-    if (!strcmp(spec, "l1log") || !strcmp(spec, "l1") || !strcmp(spec, "l2")) {
-        ddsp_mss_config c;
-        ddsp_mss_config_default(&c);
-        if (ddsp_mss_parse_type(&c, spec)) return DDSP_ERR;
-        d->mss = ddsp_mss_init(&c, 1, N);
-        return d->mss ? DDSP_OK : DDSP_ERR;
-    }
-    ddsp_phi_config c;
-    ddsp_phi_config_default(&c);
-    if (ddsp_phi_parse_terms(&c, spec)) return DDSP_ERR; /* "dist=l2" selects r^2 */
-    d->phi = ddsp_phi_init(&c, 1, N);
-    return d->phi ? DDSP_OK : DDSP_ERR;
+    ddsp_loss_config c;
+    ddsp_loss_config_default(&c);
+    d->loss = NULL;
+    if (ddsp_loss_parse(&c, spec)) return DDSP_ERR;
+    d->loss = ddsp_loss_init(&c, 1, N);
+    return d->loss ? DDSP_OK : DDSP_ERR;
 }
 
 static double dist_eval(dist_t *d, const float *target, const float *x) {
-    if (d->mss) {
-        ddsp_mss_value v;
-        ddsp_mss_forward(d->mss, &v, NULL, target, x, 1);
-        return v.total;
-    }
-    ddsp_phi_value v;
-    ddsp_phi_eval(d->phi, &v, NULL, target, x, 1);
+    ddsp_mss_value v;
+    ddsp_loss_eval(d->loss, &v, NULL, 1.0f, target, x, 1);
     return v.total;
 }
 
 static void dist_free(dist_t *d) {
-    ddsp_mss_free(d->mss);
-    ddsp_phi_free(d->phi);
+    ddsp_loss_free(d->loss);
+    d->loss = NULL;
 }
 
 void ddsp_landscape_free(ddsp_landscape *l) {

@@ -116,7 +116,7 @@ static int write_str_ds(hid_t loc, const char *name, const char *s) {
     return ok ? DDSP_OK : ddsp_error("cannot write '/%s'", name);
 }
 
-static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
+static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const ddsp_loss_config *lc,
                         const ddsp_ckpt_info *info) {
     const ddsp_model_config *c = &m->cfg;
     int rc = 0;
@@ -133,10 +133,13 @@ static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const 
     rc |= ddsp_h5_attr_str(g, "synth_amp_interp", c->synth.amp_interp == DDSP_AMP_LINEAR ? "linear" : "window");
     rc |= ddsp_h5_attr_i64(g, "synth_reverb", c->synth.reverb);
     rc |= ddsp_h5_attr_i64(g, "synth_reverb_length", c->synth.reverb_length);
-    if (l) {
+    if (lc) {
+        const ddsp_mss_config *l = &lc->mss;
         /* a spectral term list is written as it parses back: loss_type "terms" + the list */
-        rc |= ddsp_h5_attr_str(g, "loss_type", l->terms[0] ? "terms" : ddsp_mss_type_name(l->type));
-        if (l->terms[0]) rc |= ddsp_h5_attr_str(g, "loss_terms", l->terms);
+        char terms[1024];
+        rc |= ddsp_h5_attr_str(g, "loss_type", lc->kind == DDSP_LOSS_TERMS ? "terms" : ddsp_mss_type_name(l->type));
+        if (lc->kind == DDSP_LOSS_TERMS)
+            rc |= ddsp_h5_attr_str(g, "loss_terms", ddsp_loss_describe(lc, terms, sizeof terms));
         rc |= ddsp_h5_attr_str(g, "loss_log_mode", ddsp_mss_log_mode_name(l->log_mode));
         int64_t sc[DDSP_MSS_MAX_SCALES];
         for (int s = 0; s < l->n_scales; s++) sc[s] = l->scales[s];
@@ -160,7 +163,7 @@ static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const 
     return rc ? DDSP_ERR : DDSP_OK;
 }
 
-static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
+static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const ddsp_loss_config *l,
                      const ddsp_ckpt_info *info) {
     const ddsp_ckpt_state *st = &info->state;
     int rc = 0;
@@ -310,7 +313,7 @@ static int write_full(int fd, const unsigned char *p, size_t n) {
  * fails on a full disk leaves a file id that crashes the library at exit; h5py#914), and the
  * message carries write()'s own errno. Costs one checkpoint-sized buffer while writing. */
 int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
-                    const ddsp_mss_config *loss, const ddsp_ckpt_info *info) {
+                    const ddsp_loss_config *loss, const ddsp_ckpt_info *info) {
     char tmp[PATH_MAX];
     if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     ddsp_h5_quiet();
@@ -586,7 +589,7 @@ int ckpt_read_model_config(hid_t f, hid_t g, const char *path, ddsp_model_config
 }
 
 int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
-                   ddsp_history *history, ddsp_mss_config *loss, int import_wisdom) {
+                   ddsp_history *history, ddsp_loss_config *loss_out, int import_wisdom) {
     memset(m, 0, sizeof *m);
     if (o) memset(o, 0, sizeof *o);
     if (history) memset(history, 0, sizeof *history);
@@ -602,14 +605,15 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         free(why);
         goto cleanup;
     }
-    if (loss) {
-        char s[sizeof loss->terms];
+    if (loss_out) {
+        char s[1024];
         int64_t sc[DDSP_MSS_MAX_SCALES];
-        ddsp_mss_config_default(loss);
+        ddsp_loss_config_default(loss_out);
+        ddsp_mss_config *loss = &loss_out->mss;
         int terms = !ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s) && !strcmp(s, "terms");
         if (terms && ddsp_h5_attr_get_str(g, "loss_terms", s, sizeof s)) s[0] = '\0';
         if ((!terms && ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s)) ||
-            ddsp_mss_parse_type(loss, s) ||
+            ddsp_loss_parse(loss_out, s) ||
             ddsp_h5_attr_get_str(g, "loss_log_mode", s, sizeof s) || ddsp_mss_parse_log_mode(loss, s) ||
             ddsp_h5_attr_get_str(g, "loss_precision", s, sizeof s) || ddsp_mss_parse_precision(loss, s) ||
             ckpt_get_d(g, path, "loss_overlap", &loss->overlap)) {
@@ -628,7 +632,7 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         }
         loss->n_scales = (int)ns;
         for (int i = 0; i < loss->n_scales; i++) loss->scales[i] = (int)sc[i];
-        if (ddsp_mss_config_check(loss)) goto cleanup;
+        if (ddsp_loss_config_check(loss_out)) goto cleanup;
     }
     char name[160];
     for (int i = 0; i < m->n_tensors; i++) {

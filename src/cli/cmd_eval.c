@@ -165,7 +165,7 @@ int cmd_eval(int argc, char **argv) {
     if (csv) ddsp_tmp_track(csv_tmp);
     const size_t B = a.batch < n ? a.batch : n, T = (size_t)ds.T, F = (size_t)ds.F;
     tr = ddsp_trainer_init(&im.m, &im.loss, B, F);
-    mss = tr ? ddsp_mss_init(&im.loss, 1, T) : NULL;
+    mss = tr ? ddsp_mss_init(&im.loss.mss, 1, T) : NULL;
     audio = ddsp_alloc(sizeof(float) * B * T), y = ddsp_alloc(sizeof(float) * B * T);
     f0 = ddsp_alloc(sizeof(float) * B * F), ld = ddsp_alloc(sizeof(float) * B * F);
     conf = ddsp_alloc(sizeof(float) * F);
@@ -234,7 +234,7 @@ int cmd_eval(int argc, char **argv) {
         cli_json_str(stdout, a.data);
         printf(", \"split\": \"%s\", \"n_examples\": %zu, \"loss_type\": \"%s\", "
                "\"conf_threshold\": %g, \"rpa_tolerance_cents\": 50, ",
-               a.split, n, ddsp_mss_type_name(im.loss.type), a.conf_threshold);
+               a.split, n, ddsp_mss_type_name(im.loss.mss.type), a.conf_threshold);
         if (isfinite(recorded)) cli_json_num(stdout, "recorded_valid_loss", recorded, ", ");
         printf("\"mean\": {");
         cli_json_num(stdout, "mss", mean[0], ", ");
@@ -262,7 +262,7 @@ int cmd_eval(int argc, char **argv) {
                (double)T / ds.sample_rate);
         printf("metrics    mss: %s loss, %d scales; ld_l1_db: all frames; f0_l1_cents, rpa "
                "(50 cents): frames with dataset f0 confidence >= %g\n",
-               ddsp_mss_type_name(im.loss.type), im.loss.n_scales, a.conf_threshold);
+               ddsp_mss_type_name(im.loss.mss.type), im.loss.mss.n_scales, a.conf_threshold);
         printf("%8s %6s %10s %9s %12s %7s %12s\n", "example", "split", "mss", "ld_l1_db",
                "f0_l1_cents", "rpa", "conf_frames");
         char c1[32], c2[32];

@@ -52,6 +52,8 @@ typedef struct {
 int cmd_loss(int argc, char **argv) {
     ddsp_mss_config cfg;
     ddsp_mss_config_default(&cfg);
+    ddsp_loss_config lc; /* --loss: an MSS type or a term list */
+    ddsp_loss_config_default(&lc);
     ddsp_phi_config phc;
     int dist = 0; /* --dist: 1 or 2; 0 = as the term list says (default l1) */
     const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
@@ -67,7 +69,8 @@ int cmd_loss(int argc, char **argv) {
             json = 1;
         } else if ((r = cli_opt(argc, argv, &i, "--loss", &v))) {
             if (r < 0) return EXIT_USAGE;
-            if (ddsp_mss_parse_type(&cfg, v)) goto usage_err;
+            if (ddsp_loss_parse(&lc, v)) goto usage_err;
+            cfg.type = lc.mss.type;
         } else if ((r = cli_opt(argc, argv, &i, "--dist", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (strcmp(v, "l1") && strcmp(v, "l2")) {
@@ -105,10 +108,12 @@ int cmd_loss(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (ddsp_mss_config_check(&cfg)) goto usage_err;
-    const int use_phi = cfg.terms[0] != '\0';
+    const int use_phi = lc.kind == DDSP_LOSS_TERMS;
+    lc.mss = cfg;
+    ddsp_loss_phi_config(&lc, &phc);
     if (use_phi) {
-        if (ddsp_phi_config_from_mss(&phc, &cfg)) goto usage_err;
         if (dist) phc.dist = dist;
+        if (ddsp_phi_config_check(&phc)) goto usage_err;
     }
 
     int rc = EXIT_FAIL;
@@ -151,6 +156,7 @@ int cmd_loss(int argc, char **argv) {
         cli_fail("loss", "out of memory");
         goto cleanup;
     }
+    if (grad) memset(grad, 0, sizeof(float) * N); /* the gradient is added to it */
     double t0 = ddsp_now();
     if (use_phi) {
         ddsp_phi_value pv;

@@ -102,16 +102,6 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
     return buf;
 }
 
-int ddsp_phi_config_from_mss(ddsp_phi_config *p, const ddsp_mss_config *c) {
-    ddsp_phi_config_default(p);
-    p->n_scales = c->n_scales;
-    memcpy(p->scales, c->scales, sizeof p->scales);
-    p->overlap = c->overlap;
-    if (!c->terms[0]) return ddsp_error("the loss is an MSS type, not a spectral term list");
-    if (ddsp_phi_parse_terms(p, c->terms)) return DDSP_ERR;
-    return ddsp_phi_config_check(p);
-}
-
 int ddsp_phi_config_check(const ddsp_phi_config *c) {
     if (c->dist != 1 && c->dist != 2) return ddsp_error("distance must be l1 or l2");
     int any = 0;
@@ -472,6 +462,11 @@ static void run_task(ddsp_phi *p, size_t b, int s, size_t B, const float *target
 
 void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
                    const float *estimate, size_t B) {
+    ddsp_phi_eval_scaled(p, out, d_estimate, 1.0f, target, estimate, B);
+}
+
+void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, float scale,
+                          const float *target, const float *estimate, size_t B) {
     DDSP_ASSERT(B >= 1 && B <= p->max_batch, "spectral loss batch %zu not in 1..%zu", B,
                 p->max_batch);
     const ddsp_phi_config *c = &p->cfg;
@@ -502,17 +497,20 @@ void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const fl
         /* scales in order, then loudness, then scattering, whatever the thread count */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (size_t b = 0; b < B; b++) {
-            float *dst = d_estimate + b * N;
-            if (per_scale) memcpy(dst, p->grad + (b * S) * N, sizeof(float) * N);
-            else memset(dst, 0, sizeof(float) * N);
+            /* summed in a work row, then added scaled: the caller's buffer accumulates, as
+             * every backward here does */
+            float *acc = p->grad + (b * S) * N; /* scale 0's row, reused as the sum */
+            if (!per_scale) memset(acc, 0, sizeof(float) * N);
             for (size_t s = 1; per_scale && s < S; s++) {
                 const float *g = p->grad + (b * S + s) * N;
-                for (size_t i = 0; i < N; i++) dst[i] += g[i];
+                for (size_t i = 0; i < N; i++) acc[i] += g[i];
             }
             if (p->loud)
-                for (size_t i = 0; i < N; i++) dst[i] += gl[b * N + i];
+                for (size_t i = 0; i < N; i++) acc[i] += gl[b * N + i];
             if (p->scat)
-                for (size_t i = 0; i < N; i++) dst[i] += gs[b * N + i];
+                for (size_t i = 0; i < N; i++) acc[i] += gs[b * N + i];
+            float *dst = d_estimate + b * N;
+            for (size_t i = 0; i < N; i++) dst[i] += scale * acc[i];
         }
     }
     if (out) {

@@ -216,15 +216,15 @@ static int set_aside(const char *dir, const char *keep_data) {
 static int merge_settings(ddsp_run_settings *s, const ddsp_run_request *q) {
     const ddsp_run_settings *w = &q->settings;
     const unsigned g = q->given;
-    char a[600], b[600];
+    char a[1100], b[1100];
     /* the loss in its normalised form (as stored) */
-    ddsp_mss_config lw, ls;
-    ddsp_mss_config_default(&lw), ddsp_mss_config_default(&ls);
+    ddsp_loss_config lw, ls;
+    ddsp_loss_config_default(&lw), ddsp_loss_config_default(&ls);
     snprintf(a, sizeof a, "%s", w->loss);
     snprintf(b, sizeof b, "%s", s->loss);
-    if (!ddsp_mss_parse_type(&lw, w->loss) && !ddsp_mss_parse_type(&ls, s->loss)) {
-        snprintf(a, sizeof a, "%s", lw.terms[0] ? lw.terms : ddsp_mss_type_name(lw.type));
-        snprintf(b, sizeof b, "%s", ls.terms[0] ? ls.terms : ddsp_mss_type_name(ls.type));
+    if (!ddsp_loss_parse(&lw, w->loss) && !ddsp_loss_parse(&ls, s->loss)) {
+        ddsp_loss_describe(&lw, a, sizeof a);
+        ddsp_loss_describe(&ls, b, sizeof b);
     }
     struct {
         unsigned bit;
@@ -281,12 +281,12 @@ static int merge_settings(ddsp_run_settings *s, const ddsp_run_request *q) {
  * the message of the bad setting. */
 static int check_request_settings(const ddsp_run_settings *s) {
     ddsp_model_config mc;
-    ddsp_mss_config lc;
+    ddsp_loss_config lc;
     ddsp_adam_config ac;
-    ddsp_mss_config_default(&lc);
+    ddsp_loss_config_default(&lc);
     ddsp_adam_config_default(&ac);
     ac.lr = s->lr, ac.decay_rate = s->lr_decay, ac.clip_norm = s->clip;
-    if (ddsp_model_config_preset(&mc, s->model) || ddsp_mss_parse_type(&lc, s->loss) ||
+    if (ddsp_model_config_preset(&mc, s->model) || ddsp_loss_parse(&lc, s->loss) ||
         ddsp_adam_config_check(&ac))
         return DDSP_RUN_REFUSED;
     mc.ld_range = s->ld_range;
@@ -467,8 +467,8 @@ static int open_model(ddsp_run *r, const char *ckpt) {
     ddsp_adam_config ac;
     ddsp_adam_config_default(&ac);
     ac.lr = r->s.lr, ac.decay_rate = r->s.lr_decay, ac.clip_norm = r->s.clip;
-    ddsp_mss_config_default(&r->lc);
-    if (ddsp_model_config_preset(&mc, r->s.model) || ddsp_mss_parse_type(&r->lc, r->s.loss))
+    ddsp_loss_config_default(&r->lc);
+    if (ddsp_model_config_preset(&mc, r->s.model) || ddsp_loss_parse(&r->lc, r->s.loss))
         return DDSP_ERR;
     mc.ld_range = r->s.ld_range;
     mc.synth.reverb = r->s.reverb;

@@ -25,7 +25,7 @@ struct ddsp_run {
     int ds_open;
     ddsp_model m;
     ddsp_adam opt;
-    ddsp_mss_config lc;
+    ddsp_loss_config lc;
     ddsp_trainer *tr;
     ddsp_batcher bt;
     size_t N, F;

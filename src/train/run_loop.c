@@ -206,7 +206,7 @@ static int record(ddsp_run *r, progress *pg, const ddsp_train_result *res, int d
         char eta[32], per[256] = "";
         fmt_secs(eta, sizeof eta, (now - pg->t0) / (double)done * (double)(r->s.steps - r->step));
         size_t o = 0;
-        for (int s = 0; s < r->lc.n_scales && o < sizeof per; s++)
+        for (int s = 0; s < r->lc.mss.n_scales && o < sizeof per; s++)
             o += (size_t)snprintf(per + o, sizeof per - o, "%s%.2f", s ? " " : "", res->per_scale[s]);
         ddsp_log("step %lld/%lld  loss %.4f (mean %.4f since last line)  [%s]  |g| %.3g  "
                  "lr %.2g  %.2f audio-s/s  eta %s",
@@ -227,13 +227,14 @@ int ddsp_run_train(ddsp_run *r) {
     const ddsp_dataset *ds = &r->ds;
     const int rank0 = r->d.rank == 0;
     ddsp_run_summary *sum = &r->sum;
+    char lname[1024];
     LOG0("train: %s model (%zu parameters), %lld train / %lld validation examples of %.2f s, "
          "global batch %lld on %d rank(s) x %d thread(s), steps %lld -> %lld, loss %s, run folder "
          "%s (run %s)",
          r->s.model, r->m.n_weights, (long long)ds->n_train, (long long)ds->n_valid,
          (double)r->N / ds->sample_rate, (long long)r->s.batch, r->d.size, omp_get_max_threads(),
          (long long)r->step, (long long)r->s.steps,
-         r->lc.terms[0] ? r->lc.terms : ddsp_mss_type_name(r->lc.type), r->s.run_dir, r->s.run_id);
+         ddsp_loss_describe(&r->lc, lname, sizeof lname), r->s.run_dir, r->s.run_id);
     char blas_hint[512];
     if (ddsp_nn_blas_advice(blas_hint, sizeof blas_hint)) LOG0("note: %s", blas_hint);
     progress pg = {.t0 = ddsp_now()};

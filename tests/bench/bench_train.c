@@ -72,8 +72,8 @@ int main(int argc, char **argv) {
     ddsp_adam o;
     ddsp_adam_config ac;
     ddsp_adam_config_default(&ac);
-    ddsp_mss_config lc;
-    ddsp_mss_config_default(&lc);
+    ddsp_loss_config lc;
+    ddsp_loss_config_default(&lc);
     if (ddsp_model_init(&m, &mc) || ddsp_adam_init(&o, &ac, m.n_params)) return 1;
     ddsp_model_init_weights(&m, 0);
     ddsp_trainer *tr = ddsp_trainer_init(&m, &lc, B, F);

@@ -47,8 +47,8 @@ static int ckpt_seed(const char *dir, const char *name, int with_optimizer, int 
     ddsp_adam o = {0};
     ddsp_adam_config ac;
     ddsp_adam_config_default(&ac);
-    ddsp_mss_config loss;
-    ddsp_mss_config_default(&loss);
+    ddsp_loss_config loss;
+    ddsp_loss_config_default(&loss);
     ddsp_history h = {0};
     if (ddsp_model_init(&m, &c) || (with_optimizer && ddsp_adam_init(&o, &ac, m.n_params))) {
         fprintf(stderr, "make_seeds: %s\n", ddsp_last_error());
