@@ -1,6 +1,6 @@
-/* `ddsp inspect CKPT.h5|RUN_DIR [--json]`: options, then ddsp_inspect (ddsp/inspect.h) prints
- * the summary of a checkpoint. Exit 0 when the file is complete and loads, 1
- * when it is not a checkpoint (one line on stderr, nothing else) or has problems
+/* `ddsp inspect FILE|RUN_DIR [--json]`: options, then ddsp_inspect (ddsp/inspect.h) prints
+ * the summary of a checkpoint or a dataset. Exit 0 when the file is complete and loads, 1
+ * when it is not a file inspect reads (one line on stderr, nothing else) or has problems
  * (the summary on stdout, the problems listed, one line on stderr). */
 #include "cli/cli.h"
 #include "ddsp/inspect.h"
@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *HELP =
-    "usage: ddsp inspect CKPT.h5|RUN_DIR [--json]\n"
+    "usage: ddsp inspect CKPT.h5|RUN_DIR|DATASET.h5 [--json]\n"
     "\n"
     "Summary of a checkpoint: format and versions, the run's configuration (model, synth,\n"
     "loss, optimiser, run settings), step and data-order state, every tensor (shape, L2\n"
@@ -18,9 +18,16 @@ static const char *HELP =
     "monitoring examples. Then loads it with the same reader training uses. Given a run\n"
     "folder, inspects its newest checkpoint.\n"
     "\n"
+    "Summary of a dataset (from `ddsp prepare`): examples per split and their length, sample\n"
+    "and frame rates, f0 (Hz, on frames with confidence >= 0.5, and the voiced share) and\n"
+    "loudness ranges per split, audio peak and RMS, the settings it was prepared with, and\n"
+    "every source file with its file_status (ok: cut into examples; short: shorter than one\n"
+    "example, skipped; unreadable: not decodable audio, skipped). Then opens it with the\n"
+    "same reader training uses.\n"
+    "\n"
     "options:\n"
     "  --json   print the same as one JSON object\n"
-    "exit code: 0 complete and loadable; 1 not a checkpoint, or problems (listed).\n";
+    "exit code: 0 complete and loadable; 1 not a checkpoint or dataset, or problems (listed).\n";
 
 int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
@@ -35,14 +42,14 @@ int cmd_inspect(int argc, char **argv) {
             cli_fail("inspect", "unknown option '%s' (see ddsp inspect --help)", argv[i]);
             return EXIT_USAGE;
         } else if (path) {
-            cli_fail("inspect", "expected one checkpoint, got a second file '%s'", argv[i]);
+            cli_fail("inspect", "expected one file, got a second one '%s'", argv[i]);
             return EXIT_USAGE;
         } else {
             path = argv[i];
         }
     }
     if (!path) {
-        cli_fail("inspect", "expected a checkpoint file (see ddsp inspect --help)");
+        cli_fail("inspect", "expected a checkpoint or dataset file (see ddsp inspect --help)");
         return EXIT_USAGE;
     }
     if (ddsp_inspect(path, json, stdout)) {

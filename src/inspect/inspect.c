@@ -1,8 +1,9 @@
 /* `ddsp inspect` as a library call: tell a checkpoint from a dataset by its format attribute
- * and hand it to its summary (inspect_ckpt.c); and the pieces both share:
+ * and hand it to its summary (inspect_ckpt.c, inspect_dataset.c); and the pieces both share:
  * attributes of any type, the problem list, wrapped "key value" text and a small JSON writer. */
 #include "ddsp/inspect.h"
 #include "ddsp/ckpt.h"
+#include "ddsp/data.h"
 #include "ddsp/util.h"
 #include "inspect/inspect_impl.h"
 
@@ -292,7 +293,8 @@ static int file_format(const char *path, char *fmt, size_t cap) {
     fmt[0] = '\0';
     if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path);
     if (access(path, R_OK) != 0) return ddsp_error("%s: not readable (permission denied)", path);
-    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a checkpoint is)", path);
+    if (H5Fis_hdf5(path) <= 0)
+        return ddsp_error("%s: not an HDF5 file (checkpoints and datasets are)", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return ddsp_error("%s: cannot open as HDF5 (truncated or damaged?)", path);
     if (ddsp_h5_attr_get_str(f, "format", fmt, cap)) fmt[0] = '\0';
@@ -312,14 +314,16 @@ int ddsp_inspect(const char *path, int json, FILE *out) {
     if (file_format(path, fmt, sizeof fmt)) goto not_ours;
     if (!strcmp(fmt, DDSP_CKPT_FORMAT)) {
         rc = insp_checkpoint(path, json, out, &n_problems, first, sizeof first);
+    } else if (!strcmp(fmt, DDSP_DATASET_FORMAT)) {
+        rc = insp_dataset(path, json, out, &n_problems, first, sizeof first);
     } else {
-        ddsp_error("%s: not a ddsp checkpoint (format attribute '%s'; checkpoints are the "
-                   "ckpt-<step>.h5 files of a run folder)",
+        ddsp_error("%s: not a ddsp checkpoint or dataset (format attribute '%s'; inspect reads "
+                   "the ckpt-<step>.h5 files of a run folder and the datasets of `ddsp prepare`)",
                    path, fmt[0] ? fmt : "missing");
         goto not_ours;
     }
+    if (rc) goto not_ours; /* nothing printed: it could not be opened after all */
     fflush(out);
-    if (rc) return rc;
     if (n_problems)
         return ddsp_error("%s: %d problem%s: %s%s", path, n_problems, n_problems == 1 ? "" : "s",
                           first, n_problems > 1 ? " (and more, listed above)" : "");

@@ -77,10 +77,11 @@ void insp_jattr(insp_json *j, const char *key, const insp_attr *a);
 /* "ok" and "problems" (the last members of every summary). */
 void insp_jproblems(insp_json *j, const insp_problems *p);
 
-/* ------------------------------------------------------------------ the kinds of file
+/* ------------------------------------------------------------------ the two kinds
  * Summarise PATH (already known to carry the kind's format attribute) and print it to o.
  * *n_problems: how many problems were found (0: complete and loads); DDSP_ERR only when
  * memory runs out (message recorded). first (cap bytes): the first problem. */
 int insp_checkpoint(const char *path, int json, FILE *o, int *n_problems, char *first, size_t cap);
+int insp_dataset(const char *path, int json, FILE *o, int *n_problems, char *first, size_t cap);
 
 #endif
