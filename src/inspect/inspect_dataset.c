@@ -139,7 +139,7 @@ static int check_shapes(hid_t f, dsum *s) {
                          (unsigned long long)d[1]);
             ok = 0;
         } else if (*cols >= 0 && (int64_t)d[1] != *cols) {
-            insp_problem(&s->pr, "'/%s' has %llu frames, '/f0_hz' %lld", ARRAYS[a],
+            insp_problem(&s->pr, "'/%s' has %llu frames, the other feature arrays %lld", ARRAYS[a],
                          (unsigned long long)d[1], (long long)*cols);
             ok = 0;
         } else {
@@ -296,7 +296,7 @@ static void read_files(hid_t f, dsum *s) {
             insp_problem(&s->pr, "/file_status of '%s' is %d (known: 1 ok, 2 short, 3 unreadable)",
                          s->files[i], (int)s->status[i]);
     s->per_file = calloc((size_t)s->n_files + 1, sizeof *s->per_file);
-    if (ne >= 0 && ne != s->E)
+    if (ne >= 0 && s->E >= 0 && ne != s->E)
         insp_problem(&s->pr, "/source_file has %lld rows, /split %lld", (long long)ne,
                      (long long)s->E);
     else if (ne < 0 && !insp_has(f, "source_file"))
