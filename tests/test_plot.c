@@ -254,7 +254,7 @@ static int write_foreign(const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return DDSP_ERR;
     int rc =
-        ddsp_h5_attr_str(f, "format", "ddsp-dataset") | ddsp_h5_attr_i64(f, "format_version", 1);
+        ddsp_h5_attr_str(f, "format", "other-tool") | ddsp_h5_attr_i64(f, "format_version", 1);
     H5Fclose(f);
     return rc;
 }
@@ -465,8 +465,8 @@ int main(int argc, char **argv) {
 
     /* inspect: not checkpoints */
     snprintf(args, sizeof args, "inspect '%s'", foreign);
-    expect(args, 1, "foreign.h5: not a ddsp checkpoint (format attribute 'ddsp-dataset'");
-    CHECK(out_buf[0] == '\0', "nothing on stdout for a non-checkpoint");
+    expect(args, 1, "foreign.h5: not a ddsp checkpoint or dataset (format attribute 'other-tool'");
+    CHECK(out_buf[0] == '\0', "nothing on stdout for a file of another format");
     snprintf(args, sizeof args, "inspect '%s'", text);
     expect(args, 1, "text.h5: not an HDF5 file");
     snprintf(args, sizeof args, "inspect '%s/missing.h5'", DIR_);

@@ -8,7 +8,9 @@
  *   /split          (E)    int8      0 = train, 1 = validation
  *   /source_file    (E)    int32     row of /files the example was cut from
  *   /source_offset  (E)    int64     first sample of the example in that file (model rate)
- *   /files          (n_files) string source paths as given; /file_seconds, /file_sample_rate
+ *   /files          (n_files) string source paths as given
+ *   /file_seconds   (n_files) float64 length at the model rate (0 when unreadable)
+ *   /file_status    (n_files) int32   what prepare did with the file: DDSP_FILE_* below
  * Per-example datasets are chunked one example per chunk, so a rank reads only its shard.
  * Root attributes record every setting (sample_rate, frame_rate, hop, example_secs,
  * hop_secs, valid_fraction, n_train, n_valid, f0 and loudness settings, ddsp_version).
@@ -27,6 +29,14 @@
 #include "ddsp/features.h"
 
 #include "ddsp/formats.h"
+
+/* /file_status values. */
+enum {
+    DDSP_FILE_UNSEEN = 0, /* not examined */
+    DDSP_FILE_OK = 1,     /* read and cut into examples */
+    DDSP_FILE_SHORT = 2,  /* shorter than one example: skipped */
+    DDSP_FILE_BAD = 3     /* not readable as audio: skipped */
+};
 
 typedef struct {
     int sample_rate;       /* model rate, Hz (16000); inputs are resampled to it */

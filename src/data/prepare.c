@@ -163,7 +163,12 @@ static int expand_inputs(const char *const *inputs, int n, strlist *out) {
 }
 
 /* ------------------------------------------------------------------ the example table */
-enum { ST_NONE = 0, ST_OK = 1, ST_SHORT = 2, ST_BAD = 3 };
+enum {
+    ST_NONE = DDSP_FILE_UNSEEN,
+    ST_OK = DDSP_FILE_OK,
+    ST_SHORT = DDSP_FILE_SHORT,
+    ST_BAD = DDSP_FILE_BAD
+};
 
 typedef struct {
     long T, H;       /* example length and hop, samples */
