@@ -307,7 +307,7 @@ static int collect(const char *path, insp_ckpt *s) {
     ddsp_adam o;
     ddsp_ckpt_state st;
     ddsp_history h;
-    ddsp_mss_config loss;
+    ddsp_loss_config loss;
     const int want_loss = insp_find_attr(&s->config, "loss_type") != NULL;
     if (ddsp_ckpt_read(path, &m, s->has_opt ? &o : NULL, s->has_state ? &st : NULL,
                        s->has_hist ? &h : NULL, want_loss ? &loss : NULL, 0) == DDSP_OK) {
