@@ -13,6 +13,8 @@
 /* A Gaussian 5 sigma from its centre: filter values and row weights below this fraction of
  * the filter's largest one are left out (kymatio's own subsampling criterion, alpha = 5). */
 #define JTFS_TAU 3.726653172078671e-06
+/* Points of a modulus: the bins used plus this many sigma of the filter (jtfs_bank.c) */
+#define JTFS_ALIAS 8.0
 
 typedef struct { /* a time filter (Morlet or Gaussian low-pass) on the bins of P */
     double xi, sigma;
@@ -63,6 +65,7 @@ typedef struct { /* per-thread scratch */
     fftw_complex *uh, *gh;   /* (Mmax/2+1) spectra */
     fftw_complex *Y, *Ye, *GY; /* (ymax) order-2 time-filtered rows (target, estimate), grad */
     fftw_complex *V;         /* (vmax) live frequential rows of one filter */
+    fftw_complex *H;         /* (Nfr, n1) their convolution matrix */
     double *Sr;              /* (Nfr, MJ) time-averaged live rows */
     double *GS;              /* (Nfr, MJ) gradients w.r.t. them */
     double *A, *GA;          /* (R_max, MJ) averaged rows and their gradient */
