@@ -45,8 +45,8 @@ static double rel_err(const jtfs_t *s, const double *S, const double *R, int ord
 /* kymatio 0.4.0.dev0's TimeFrequencyScattering(J, shape=N, Q=(8, 2), J_fr=3, Q_fr=2,
  * format="time") of a test signal, run once on its numpy backend in float64 (how: the file's
  * produced_by attribute); only its numbers are in the repository. The reference mode (kymatio's
- * grids) must reproduce them to rounding; the fast mode (our subsampling) to the stated
- * tolerance. */
+ * grids) must reproduce them to rounding (single precision for the second order); the fast
+ * mode (our subsampling) to the stated tolerance. */
 static void check_kymatio(const char *dir) {
     char path[1024];
     snprintf(path, sizeof path, "%s/jtfs_ref.h5", dir);
@@ -86,9 +86,10 @@ static void check_kymatio(const char *dir) {
                 printf("kymatio J=%-2d N=%4zu %-9s: %d x %d, rel L2 %.3g (order 0 %.3g, 1 %.3g, "
                        "2 %.3g), worst path %.3g\n",
                        Js[g], N, ref ? "reference" : "fast", np, nt, ea, e0, e1, e2, wa);
-                if (ref)
-                    CHECK(ea <= 1e-12 && wa <= 1e-10, "reference mode vs kymatio: %.3g (worst %.3g)",
-                          ea, wa);
+                if (ref) /* orders 0, 1 in double; order 2 runs in single precision */
+                    CHECK(e0 <= 1e-12 && e1 <= 1e-12 && e2 <= 1e-6 && wa <= 1e-5,
+                          "reference mode vs kymatio: order 0 %.3g, 1 %.3g, 2 %.3g (worst %.3g)",
+                          e0, e1, e2, wa);
                 else
                     CHECK(ea <= 1e-3 && e1 <= 1e-3 && e2 <= 5e-3 && wa <= 2e-2,
                           "fast mode vs kymatio: %.3g, order 1 %.3g, order 2 %.3g, worst %.3g", ea,

@@ -32,7 +32,9 @@
  * where |z|^2's spectrum (the autocorrelation of a Gaussian band) has fallen to exp(-16)
  * (jtfs_bank.c: modulus_points); kymatio samples U1 at P / 2^j1 and U2 at P / 2^j2 points,
  * about twice as many. The frequential convolution of one filter over its live rows is one
- * complex matrix product (zgemm), which with the moduli and their FFTs is all of the cost.
+ * complex matrix product (cgemm), which with the moduli and their FFTs is all of the cost;
+ * that second-order stage runs in single precision (its rounding, 3e-8, is far below the
+ * 1e-4 of the grids), everything else and every sum in double.
  * Deviations:
  *   - filter values below exp(-12.5) (a Gaussian at 5 sigma, kymatio's own aliasing
  *     criterion) of the filter's largest are dropped, and so are frequential rows whose largest
@@ -40,7 +42,7 @@
  *     grids alias what |z| has beyond |z|^2's band. Measured against kymatio
  *     (tests/test_loss_jtfs.c, tests/data/jtfs_ref.h5): relative L2 6.5e-5 at J = 12 (order 2
  *     1e-4, worst path 1%), 1.9e-4 at J = 6; kymatio's own grids are 3e-6 from computing every
- *     modulus on 2P points. jtfs_init_reference runs on kymatio's grids and matches it to 3e-15.
+ *     modulus on 2P points. jtfs_init_reference runs on kymatio's grids and matches it to 3e-8.
  *   - T and F are kymatio's defaults (2^J, 2^J_fr); stride, stride_fr, oversampling are not
  *     settings. The Φ term is the mean of D over every coefficient of the "time" array.
  *
@@ -315,9 +317,11 @@ static void order01_loss(jtfs_t *s, size_t b, int dist, double nrm, int grad, jt
 }
 
 /* ------------------------------------------------------------------ stage D: second order */
-/* Y (n1max, M) = U1[n1] * psi2 at M points for n1 < n1max, from the U1 spectra of signal q */
+/* Y (n1max, M) = U1[n1] * psi2 at M points for n1 < n1max, from the U1 spectra of signal q.
+ * The second order runs in single precision from here on (the loss needs ~1e-4; its
+ * frequential products, moduli and their FFTs are all of the cost), every sum in double. */
 static void time_filter_rows(const jtfs_t *s, const jtfs_block *b, size_t q, jtfs_work *w,
-                             fftw_complex *Y) {
+                             fftwf_complex *Y) {
     const jtfs_tfilt *g = &s->psi2[b->n2];
     const int M = b->M;
     for (int n1 = 0; n1 < b->n1max; n1++) {
@@ -331,9 +335,16 @@ static void time_filter_rows(const jtfs_t *s, const jtfs_block *b, size_t q, jtf
             const int m = mod(g->lo + i, M);
             w->a[m][0] += v * re, w->a[m][1] += v * im;
         }
-        fftw_execute_dft(g->bwd, w->a, w->b);
-        memcpy(Y + (size_t)n1 * (size_t)M, w->b, sizeof(fftw_complex) * (size_t)M);
+        for (int m = 0; m < M; m++) w->af[m][0] = (float)w->a[m][0], w->af[m][1] = (float)w->a[m][1];
+        fftwf_execute_dft(g->bwdf, w->af, w->bf);
+        memcpy(Y + (size_t)n1 * (size_t)M, w->bf, sizeof(fftwf_complex) * (size_t)M);
     }
+}
+
+/* lowpass() of a single-precision M-point half spectrum (only bins 0..jphi are read) */
+static void lowpass_f(const jtfs_t *s, const fftwf_complex *H, int M, jtfs_work *w, double *S) {
+    for (int k = 0; k <= s->jphi; k++) w->gh[k][0] = H[k][0], w->gh[k][1] = H[k][1];
+    lowpass(s, w->gh, M, 1.0 / M, w, S);
 }
 
 /* w->H (n, n1max): the frequential convolution of filter f restricted to its live rows */
@@ -343,27 +354,27 @@ static void rows_matrix(const jtfs_t *s, const jtfs_block *b, int f, jtfs_work *
     for (int i = 0; i < rw->n; i++)
         for (int n1 = 0; n1 < b->n1max; n1++) {
             const double *h = ff->h[mod((rw->r[i] << ff->k) - n1, s->Nfr)];
-            w->H[i * b->n1max + n1][0] = h[0], w->H[i * b->n1max + n1][1] = h[1];
+            w->H[i * b->n1max + n1][0] = (float)h[0], w->H[i * b->n1max + n1][1] = (float)h[1];
         }
 }
 
 /* Live rows of filter f over Y (n1max, M): V (n, M) = H Y (one complex matrix product: the
  * taps are most of the work), then Sr (n, MJ) = |V| averaged by phi_T */
-static void rows_forward(const jtfs_t *s, const jtfs_block *b, int f, const fftw_complex *Y,
+static void rows_forward(const jtfs_t *s, const jtfs_block *b, int f, const fftwf_complex *Y,
                          jtfs_work *w) {
     const jtfs_rows *rw = &b->rows[f];
     const jtfs_tfilt *g = &s->psi2[b->n2];
     const size_t M = (size_t)b->M, MJ = (size_t)s->MJ;
     if (!rw->n) return;
-    static const double one[2] = {1.0, 0.0}, zero[2] = {0.0, 0.0};
+    static const float one[2] = {1.0f, 0.0f}, zero[2] = {0.0f, 0.0f};
     rows_matrix(s, b, f, w);
-    cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rw->n, (int)M, b->n1max, one, w->H,
+    cblas_cgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rw->n, (int)M, b->n1max, one, w->H,
                 b->n1max, Y, (int)M, zero, w->V, (int)M);
     for (int i = 0; i < rw->n; i++) {
-        const fftw_complex *Vi = w->V + (size_t)i * M;
-        for (size_t t = 0; t < M; t++) w->u[t] = cabs2(Vi[t][0], Vi[t][1]);
-        fftw_execute_dft_r2c(g->r2c, w->u, w->uh);
-        lowpass(s, w->uh, (int)M, 1.0 / (double)M, w, w->Sr + (size_t)i * MJ);
+        const fftwf_complex *Vi = w->V + (size_t)i * M;
+        for (size_t t = 0; t < M; t++) w->uf[t] = sqrtf(Vi[t][0] * Vi[t][0] + Vi[t][1] * Vi[t][1]);
+        fftwf_execute_dft_r2c(g->r2cf, w->uf, w->uhf);
+        lowpass_f(s, w->uhf, (int)M, w, w->Sr + (size_t)i * MJ);
     }
 }
 
@@ -374,18 +385,24 @@ static void rows_backward(const jtfs_t *s, const jtfs_block *b, int f, jtfs_work
     const jtfs_tfilt *g = &s->psi2[b->n2];
     const size_t M = (size_t)b->M, MJ = (size_t)s->MJ;
     for (int i = 0; i < rw->n; i++) {
-        fftw_complex *Vi = w->V + (size_t)i * M;
-        memset(w->gh, 0, sizeof(fftw_complex) * (M / 2 + 1));
+        fftwf_complex *Vi = w->V + (size_t)i * M;
+        memset(w->gh, 0, sizeof(fftw_complex) * ((size_t)s->jphi + 1));
         lowpass_adj(s, w->GS + (size_t)i * MJ, 1.0 / (double)M, w, w->gh);
-        r2c_adj(g, w->gh, w->r);
+        memset(w->ghf, 0, sizeof(fftwf_complex) * (M / 2 + 1));
+        for (int k = 0; k <= s->jphi; k++) { /* adjoint of r2c: interior bins halved */
+            const double h = k == 0 || 2 * (size_t)k == M ? 1.0 : 0.5;
+            w->ghf[k][0] = (float)(h * w->gh[k][0]), w->ghf[k][1] = (float)(h * w->gh[k][1]);
+        }
+        fftwf_execute_dft_c2r(g->c2rf, w->ghf, w->rf);
         for (size_t t = 0; t < M; t++) {
-            const double a = cabs2(Vi[t][0], Vi[t][1]), c = a > 0.0 ? w->r[t] / a : 0.0;
+            const float a = sqrtf(Vi[t][0] * Vi[t][0] + Vi[t][1] * Vi[t][1]);
+            const float c = a > 0.0f ? w->rf[t] / a : 0.0f;
             Vi[t][0] *= c, Vi[t][1] *= c;
         }
     }
     if (!rw->n) return;
-    static const double one[2] = {1.0, 0.0};
-    cblas_zgemm(CblasRowMajor, CblasConjTrans, CblasNoTrans, b->n1max, (int)M, rw->n, one, w->H,
+    static const float one[2] = {1.0f, 0.0f};
+    cblas_cgemm(CblasRowMajor, CblasConjTrans, CblasNoTrans, b->n1max, (int)M, rw->n, one, w->H,
                 b->n1max, w->V, (int)M, one, w->GY, (int)M);
 }
 
@@ -398,7 +415,7 @@ static void order2_task(jtfs_t *s, int bi, size_t b, int nsig, int dist, double 
     double *ct = s->coef + 2 * b * np, *ce = ct + np;
     time_filter_rows(s, blk, 2 * b, w, w->Y);
     if (nsig == 2) time_filter_rows(s, blk, 2 * b + 1, w, w->Ye);
-    if (grad) memset(w->GY, 0, sizeof(fftw_complex) * (size_t)blk->n1max * M);
+    if (grad) memset(w->GY, 0, sizeof(fftwf_complex) * (size_t)blk->n1max * M);
     for (int f = 0; f < blk->nf; f++) {
         const int p0 = blk->path0 + f * blk->R;
         rows_forward(s, blk, f, w->Y, w);
@@ -416,8 +433,9 @@ static void order2_task(jtfs_t *s, int bi, size_t b, int nsig, int dist, double 
     if (!grad) return;
     const jtfs_tfilt *g = &s->psi2[blk->n2];
     for (int n1 = 0; n1 < blk->n1max; n1++) {
-        memcpy(w->a, w->GY + (size_t)n1 * M, sizeof(fftw_complex) * M);
-        fftw_execute_dft(g->fwd, w->a, w->b); /* adjoint of the M-point inverse DFT */
+        memcpy(w->af, w->GY + (size_t)n1 * M, sizeof(fftwf_complex) * M);
+        fftwf_execute_dft(g->fwdf, w->af, w->bf); /* adjoint of the M-point inverse DFT */
+        for (size_t m = 0; m < M; m++) w->b[m][0] = w->bf[m][0], w->b[m][1] = w->bf[m][1];
         fftw_complex *gu = s->gU + b * s->gU_len + blk->gU_off + (size_t)n1 * (size_t)blk->gb_n;
         memset(gu, 0, sizeof(fftw_complex) * (size_t)blk->gb_n);
         const double inv = 1.0 / s->psi1[n1].M;

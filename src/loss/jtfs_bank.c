@@ -522,8 +522,14 @@ int jtfs_bank_build(jtfs_t *s) {
 
     s->phi.M = s->MJ;
     for (int l = 0; l < s->n1; l++) plans_of(&s->psi1[l]);
-    for (int l = 0; l < s->n2; l++)
-        if (s->psi2[l].M) plans_of(&s->psi2[l]);
+    for (int l = 0; l < s->n2; l++) {
+        jtfs_tfilt *g = &s->psi2[l];
+        if (!g->M) continue;
+        g->fwdf = ddsp_fft_plan_c2c(g->M, 1, FFTW_FORWARD);
+        g->bwdf = ddsp_fft_plan_c2c(g->M, 1, FFTW_BACKWARD);
+        g->r2cf = ddsp_fft_plan_r2c(g->M, 1);
+        g->c2rf = ddsp_fft_plan_c2r(g->M, 1);
+    }
     s->r2c_P = r2c;
     s->c2r_P = ddsp_fft_plan_c2r_f64(P, 1);
     s->bwd_J = ddsp_fft_plan_c2c_f64(s->MJ, 1, FFTW_BACKWARD);
@@ -565,7 +571,8 @@ void jtfs_free(jtfs_t *s) {
         jtfs_work *w = &s->work[t];
         ddsp_free(w->a), ddsp_free(w->b), ddsp_free(w->u), ddsp_free(w->r), ddsp_free(w->uh);
         ddsp_free(w->gh), ddsp_free(w->Y), ddsp_free(w->Ye), ddsp_free(w->GY), ddsp_free(w->V);
-        ddsp_free(w->H);
+        ddsp_free(w->H), ddsp_free(w->af), ddsp_free(w->bf), ddsp_free(w->uf), ddsp_free(w->rf);
+        ddsp_free(w->uhf), ddsp_free(w->ghf);
         ddsp_free(w->Sr), ddsp_free(w->GS), ddsp_free(w->A), ddsp_free(w->GA), ddsp_free(w->W);
         ddsp_free(w->G1), ddsp_free(w->xp), ddsp_free(w->X), ddsp_free(w->cj);
     }
@@ -623,11 +630,17 @@ static jtfs_t *init(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr, size_t ma
         w->r = ddsp_alloc(sizeof(double) * Mm);
         w->uh = ddsp_alloc(sizeof(fftw_complex) * (Mm / 2 + 1));
         w->gh = ddsp_alloc(sizeof(fftw_complex) * (Mm / 2 + 1));
-        w->Y = ddsp_alloc(sizeof(fftw_complex) * ym);
-        w->Ye = ddsp_alloc(sizeof(fftw_complex) * ym);
-        w->GY = ddsp_alloc(sizeof(fftw_complex) * ym);
-        w->V = ddsp_alloc(sizeof(fftw_complex) * vm);
-        w->H = ddsp_alloc(sizeof(fftw_complex) * Nfr * (size_t)s->n1);
+        w->Y = ddsp_alloc(sizeof(fftwf_complex) * ym);
+        w->Ye = ddsp_alloc(sizeof(fftwf_complex) * ym);
+        w->GY = ddsp_alloc(sizeof(fftwf_complex) * ym);
+        w->V = ddsp_alloc(sizeof(fftwf_complex) * vm);
+        w->H = ddsp_alloc(sizeof(fftwf_complex) * Nfr * (size_t)s->n1);
+        w->af = ddsp_alloc(sizeof(fftwf_complex) * Mm);
+        w->bf = ddsp_alloc(sizeof(fftwf_complex) * Mm);
+        w->uf = ddsp_alloc(sizeof(float) * Mm);
+        w->rf = ddsp_alloc(sizeof(float) * Mm);
+        w->uhf = ddsp_alloc(sizeof(fftwf_complex) * (Mm / 2 + 1));
+        w->ghf = ddsp_alloc(sizeof(fftwf_complex) * (Mm / 2 + 1));
         w->Sr = ddsp_alloc(sizeof(double) * Nfr * MJ);
         w->GS = ddsp_alloc(sizeof(double) * Nfr * MJ);
         w->A = ddsp_alloc(sizeof(double) * (size_t)s->Rmax * MJ);
@@ -638,7 +651,7 @@ static jtfs_t *init(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr, size_t ma
         w->X = ddsp_alloc(sizeof(fftw_complex) * K);
         w->cj = ddsp_alloc(sizeof(fftw_complex) * 2 * MJ);
         if (!w->a || !w->b || !w->u || !w->r || !w->uh || !w->gh || !w->Y || !w->Ye || !w->GY ||
-            !w->V || !w->H || !w->Sr || !w->GS || !w->A || !w->GA || !w->W || !w->G1 || !w->xp || !w->X ||
+            !w->V || !w->H || !w->af || !w->bf || !w->uf || !w->rf || !w->uhf || !w->ghf || !w->Sr || !w->GS || !w->A || !w->GA || !w->W || !w->G1 || !w->xp || !w->X ||
             !w->cj)
             goto oom;
     }

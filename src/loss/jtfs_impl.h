@@ -22,7 +22,8 @@ typedef struct { /* a time filter (Morlet or Gaussian low-pass) on the bins of P
     int lo, nb;  /* support: bins lo .. lo + nb - 1 (mod P; lo may be negative) */
     int M;       /* points its filtered signal is computed on */
     double *v;   /* (nb) filter values (kymatio's normalised morlet_1d / gauss_1d) */
-    fftw_plan fwd, bwd, r2c, c2r; /* size M */
+    fftw_plan fwd, bwd, r2c, c2r; /* size M (first order) */
+    fftwf_plan fwdf, bwdf, r2cf, c2rf; /* size M, single precision (second order) */
 } jtfs_tfilt;
 
 typedef struct { /* a frequential filter: a circular convolution over the Nfr padded rows */
@@ -63,9 +64,13 @@ typedef struct { /* per-thread scratch */
     fftw_complex *a, *b;     /* (Mmax) c2c in / out */
     double *u, *r;           /* (Mmax) real scratch */
     fftw_complex *uh, *gh;   /* (Mmax/2+1) spectra */
-    fftw_complex *Y, *Ye, *GY; /* (ymax) order-2 time-filtered rows (target, estimate), grad */
-    fftw_complex *V;         /* (vmax) live frequential rows of one filter */
-    fftw_complex *H;         /* (Nfr, n1) their convolution matrix */
+    /* the second order, in single precision */
+    fftwf_complex *Y, *Ye, *GY; /* (ymax) time-filtered rows (target, estimate), gradient */
+    fftwf_complex *V;        /* (vmax) live frequential rows of one filter */
+    fftwf_complex *H;        /* (Nfr, n1) their convolution matrix */
+    fftwf_complex *af, *bf;  /* (Mmax) c2c in / out */
+    float *uf, *rf;          /* (Mmax) */
+    fftwf_complex *uhf, *ghf; /* (Mmax/2+1) */
     double *Sr;              /* (Nfr, MJ) time-averaged live rows */
     double *GS;              /* (Nfr, MJ) gradients w.r.t. them */
     double *A, *GA;          /* (R_max, MJ) averaged rows and their gradient */

@@ -64,8 +64,9 @@ size_t jtfs_min_length(int J);
 jtfs_t *jtfs_init(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr, size_t max_batch);
 /* The plain reference: the same transform on kymatio's own grids (U1 on P / 2^min(j1, J)
  * points, U2 on P / 2^j2), leaving out only filter values and rows below 1e-15 of the
- * largest; it reproduces kymatio's numbers to rounding (tests/test_loss_jtfs.c) and is
- * several times slower. */
+ * largest; it reproduces kymatio's numbers to rounding (orders 0 and 1 to 1e-14, order 2,
+ * computed in single precision, to 3e-8; tests/test_loss_jtfs.c) and is several times
+ * slower. */
 jtfs_t *jtfs_init_reference(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr,
                             size_t max_batch);
 void jtfs_free(jtfs_t *s); /* NULL: no-op */
