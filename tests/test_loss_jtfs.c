@@ -374,7 +374,7 @@ static void check_fd(int J, int Q1, int Q2, int Jfr, int Qfr, int dist, size_t N
     free(s0), free(sp), free(sm);
 }
 
-/* 1 and 2 threads give the same bits; a signal against itself gives exactly 0 (loss and
+/* 1, 2 and 3 threads give the same bits; a signal against itself gives exactly 0 (loss and
  * gradient); band distances add up to the loss; settings parse, print and fail as they should. */
 static void check_threads_and_settings(void) {
     const size_t B = 3, N = 1500;
@@ -403,13 +403,17 @@ static void check_threads_and_settings(void) {
         ddsp_phi_value v1, v2;
         omp_set_num_threads(1);
         ddsp_phi_eval(p, &v1, g1, t, e, B);
+        for (int nth = 2; nth <= 3; nth++) {
+            omp_set_num_threads(nth);
+            ddsp_phi_eval(p, &v2, g2, t, e, B);
+            CHECK(v1.per_term[DDSP_PHI_JTFS] > 0.0 && v1.total == v2.total &&
+                      !memcmp(g1, g2, sizeof(float) * B * N),
+                  "1 thread (%.17g) and %d threads (%.17g) differ", v1.total, nth, v2.total);
+            printf("jtfs threads: loss %.17g with 1 and %.17g with %d threads, gradients %s\n",
+                   v1.total, v2.total, nth,
+                   memcmp(g1, g2, sizeof(float) * B * N) ? "differ" : "identical");
+        }
         omp_set_num_threads(2);
-        ddsp_phi_eval(p, &v2, g2, t, e, B);
-        CHECK(v1.per_term[DDSP_PHI_JTFS] > 0.0 && v1.total == v2.total &&
-                  !memcmp(g1, g2, sizeof(float) * B * N),
-              "1 thread (%.17g) and 2 threads (%.17g) differ", v1.total, v2.total);
-        printf("jtfs threads: loss %.17g with 1 and %.17g with 2 threads, gradients %s\n",
-               v1.total, v2.total, memcmp(g1, g2, sizeof(float) * B * N) ? "differ" : "identical");
         ddsp_phi_eval(p, &v1, g1, t, t, B);
         double gmax = 0.0;
         for (size_t i = 0; i < B * N; i++) gmax = fmax(gmax, fabs(g1[i]));
