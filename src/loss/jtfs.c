@@ -31,10 +31,13 @@
  * used afterwards (kmax: phi_T's, or the psi2 bands of the paths) plus 8 sigma P of z's filter,
  * where |z|^2's spectrum (the autocorrelation of a Gaussian band) has fallen to exp(-16)
  * (jtfs_bank.c: modulus_points); kymatio samples U1 at P / 2^j1 and U2 at P / 2^j2 points,
- * about twice as many. The frequential convolution of one filter over its live rows is one
- * complex matrix product (cgemm), which with the moduli and their FFTs is all of the cost;
- * that second-order stage runs in single precision (its rounding, 3e-8, is far below the
- * 1e-4 of the grids), everything else and every sum in double.
+ * about twice as many. The second order is all of the cost: per live frequential row, its
+ * taps over the n1 rows, the modulus and the time averaging. The averaging reads only phi_T's
+ * bins of |z|'s DFT and only the kept output times, so it is one real kernel K (ntime, M) per
+ * block (jtfs_bank.c: avg_kernel) instead of an FFT per row; taps, modulus and K run fused on
+ * time tiles that stay in cache (no row is ever stored; the backward recomputes it), in
+ * single precision (rounding 3e-8, far below the 1e-4 of the grids) with every sum over more
+ * than 32 points, and everything else, in double.
  * Deviations:
  *   - filter values below exp(-12.5) (a Gaussian at 5 sigma, kymatio's own aliasing
  *     criterion) of the filter's largest are dropped, and so are frequential rows whose largest
@@ -59,9 +62,11 @@
 
 #include "ddsp/util.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(DDSP_NO_AVX512)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 /* |z| (hypot's overflow care costs half the transform; these values are far from overflow) */
@@ -317,13 +322,15 @@ static void order01_loss(jtfs_t *s, size_t b, int dist, double nrm, int grad, jt
 }
 
 /* ------------------------------------------------------------------ stage D: second order */
-/* Y (n1max, M) = U1[n1] * psi2 at M points for n1 < n1max, from the U1 spectra of signal q.
- * The second order runs in single precision from here on (the loss needs ~1e-4; its
- * frequential products, moduli and their FFTs are all of the cost), every sum in double. */
+/* Y (real parts (n1max, M), then imaginary parts) = U1[n1] * psi2 at M points for n1 < n1max,
+ * from the U1 spectra of signal q. The second order runs in single precision from here on
+ * (the loss needs ~1e-4; its frequential taps, moduli and averaging are all of the cost),
+ * every sum over a tile's points and beyond in double. */
 static void time_filter_rows(const jtfs_t *s, const jtfs_block *b, size_t q, jtfs_work *w,
-                             fftwf_complex *Y) {
+                             float *Y) {
     const jtfs_tfilt *g = &s->psi2[b->n2];
     const int M = b->M;
+    float *Yi = Y + (size_t)b->n1max * (size_t)M;
     for (int n1 = 0; n1 < b->n1max; n1++) {
         const int M1 = s->psi1[n1].M;
         const fftw_complex *Uh = s->U1 + q * s->u1_len + s->u1_off[n1];
@@ -337,73 +344,228 @@ static void time_filter_rows(const jtfs_t *s, const jtfs_block *b, size_t q, jtf
         }
         for (int m = 0; m < M; m++) w->af[m][0] = (float)w->a[m][0], w->af[m][1] = (float)w->a[m][1];
         fftwf_execute_dft(g->bwdf, w->af, w->bf);
-        memcpy(Y + (size_t)n1 * (size_t)M, w->bf, sizeof(fftwf_complex) * (size_t)M);
+        float *yr = Y + (size_t)n1 * (size_t)M, *yi = Yi + (size_t)n1 * (size_t)M;
+        for (int m = 0; m < M; m++) yr[m] = w->bf[m][0], yi[m] = w->bf[m][1];
     }
 }
 
-/* lowpass() of a single-precision M-point half spectrum (only bins 0..jphi are read) */
-static void lowpass_f(const jtfs_t *s, const fftwf_complex *H, int M, jtfs_work *w, double *S) {
-    for (int k = 0; k <= s->jphi; k++) w->gh[k][0] = H[k][0], w->gh[k][1] = H[k][1];
-    lowpass(s, w->gh, M, 1.0 / M, w, S);
-}
-
-/* w->H (n, n1max): the frequential convolution of filter f restricted to its live rows */
-static void rows_matrix(const jtfs_t *s, const jtfs_block *b, int f, jtfs_work *w) {
+/* The taps of filter f's live rows (|h| >= tau of its largest: the tap runs) into w->H, w->tn,
+ * w->toff */
+static void rows_taps(const jtfs_t *s, const jtfs_block *b, int f, jtfs_work *w) {
     const jtfs_ffilt *ff = &s->fr[f];
     const jtfs_rows *rw = &b->rows[f];
-    for (int i = 0; i < rw->n; i++)
-        for (int n1 = 0; n1 < b->n1max; n1++) {
-            const double *h = ff->h[mod((rw->r[i] << ff->k) - n1, s->Nfr)];
-            w->H[i * b->n1max + n1][0] = (float)h[0], w->H[i * b->n1max + n1][1] = (float)h[1];
-        }
+    int k = 0;
+    for (int i = 0; i < rw->n; i++) {
+        w->toff[i] = k;
+        for (int run = 0; run < 2; run++)
+            for (int n1 = rw->t0[2 * i + run]; n1 < rw->t1[2 * i + run]; n1++, k++) {
+                const double *h = ff->h[mod((rw->r[i] << ff->k) - n1, s->Nfr)];
+                w->tn[k] = n1, w->H[2 * k] = (float)h[0], w->H[2 * k + 1] = (float)h[1];
+            }
+    }
+    w->toff[rw->n] = k;
 }
 
-/* Live rows of filter f over Y (n1max, M): V (n, M) = H Y (one complex matrix product: the
- * taps are most of the work), then Sr (n, MJ) = |V| averaged by phi_T */
-static void rows_forward(const jtfs_t *s, const jtfs_block *b, int f, const fftwf_complex *Y,
+/* The second order's kernels on one live row and one time tile of n <= JTFS_TILE points,
+ * with AVX-512 (16 points per vector, four vectors in flight) or as plain loops (the
+ * reference, same sums in another order). The taps are k0 .. k1 - 1 of w (rows_taps); Yr, Yi:
+ * real and imaginary parts of the time-filtered rows, (n1max, M) each, read from offset t0. */
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(DDSP_NO_AVX512)
+static inline __mmask16 tail_mask(int left) {
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+/* |V| of the row into va (n) */
+static void row_modulus(const jtfs_work *w, int k0, int k1, const float *Yr, const float *Yi,
+                        size_t M, size_t t0, int n, float *va) {
+    for (int t = 0; t < n; t += 64) {
+        __m512 r[4], q[4];
+        __mmask16 mk[4];
+        for (int j = 0; j < 4; j++) {
+            r[j] = _mm512_setzero_ps(), q[j] = _mm512_setzero_ps();
+            mk[j] = t + 16 * j < n ? tail_mask(n - t - 16 * j) : 0;
+        }
+        for (int k = k0; k < k1; k++) {
+            const __m512 hr = _mm512_set1_ps(w->H[2 * k]), hi = _mm512_set1_ps(w->H[2 * k + 1]);
+            const float *yr = Yr + (size_t)w->tn[k] * M + t0 + t;
+            const float *yi = Yi + (size_t)w->tn[k] * M + t0 + t;
+            for (int j = 0; j < 4; j++) {
+                const __m512 a = _mm512_maskz_loadu_ps(mk[j], yr + 16 * j);
+                const __m512 b = _mm512_maskz_loadu_ps(mk[j], yi + 16 * j);
+                r[j] = _mm512_fnmadd_ps(hi, b, _mm512_fmadd_ps(hr, a, r[j]));
+                q[j] = _mm512_fmadd_ps(hi, a, _mm512_fmadd_ps(hr, b, q[j]));
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            const __m512 m2 = _mm512_fmadd_ps(q[j], q[j], _mm512_mul_ps(r[j], r[j]));
+            _mm512_mask_storeu_ps(va + t + 16 * j, mk[j], _mm512_sqrt_ps(m2));
+        }
+    }
+}
+
+/* S[m] += sum_t a[t] Kt[t][m] for m < kn (Kt: (n, kn rounded up to 16), zero padded): 16
+ * outputs per vector, four points at a time into independent accumulators, each lane adding
+ * its 32-point sums in double */
+static void avg_tile(const float *a, const float *Kt, int n, int kn, double *S) {
+    const int kp = (kn + 15) & ~15;
+    for (int m0 = 0; m0 < kn; m0 += 16) {
+        __m512d d0 = _mm512_setzero_pd(), d1 = _mm512_setzero_pd();
+        for (int t = 0; t < n; t += 32) {
+            __m512 c[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                           _mm512_setzero_ps()};
+            const int te = t + 32 < n ? t + 32 : n;
+            int u = t;
+            for (; u + 4 <= te; u += 4)
+                for (int j = 0; j < 4; j++)
+                    c[j] = _mm512_fmadd_ps(_mm512_set1_ps(a[u + j]),
+                                           _mm512_loadu_ps(Kt + (size_t)(u + j) * kp + m0), c[j]);
+            for (; u < te; u++)
+                c[0] = _mm512_fmadd_ps(_mm512_set1_ps(a[u]), _mm512_loadu_ps(Kt + (size_t)u * kp + m0),
+                                       c[0]);
+            const __m512 x = _mm512_add_ps(_mm512_add_ps(c[0], c[1]), _mm512_add_ps(c[2], c[3]));
+            d0 = _mm512_add_pd(d0, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+            d1 = _mm512_add_pd(d1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+        }
+        double sd[16];
+        _mm512_storeu_pd(sd, d0), _mm512_storeu_pd(sd + 8, d1);
+        for (int l = 0; l < 16 && m0 + l < kn; l++) S[m0 + l] += sd[l];
+    }
+}
+
+/* Adjoint of row_modulus then avg_tile: given G[m] = dL/dS[m] (m < kn) and K (kn, n), adds
+ * conj(h) dL/dV to GYr, GYi (same layout as Yr, Yi) for the row's taps, V recomputed */
+static void row_backward(const jtfs_work *w, int k0, int k1, const float *Yr, const float *Yi,
+                         size_t M, size_t t0, int n, const float *K, int kn, const double *G,
+                         float *GYr, float *GYi) {
+    for (int t = 0; t < n; t += 64) {
+        __m512 r[4], q[4], g[4];
+        __mmask16 mk[4];
+        for (int j = 0; j < 4; j++) {
+            r[j] = _mm512_setzero_ps(), q[j] = _mm512_setzero_ps(), g[j] = _mm512_setzero_ps();
+            mk[j] = t + 16 * j < n ? tail_mask(n - t - 16 * j) : 0;
+        }
+        for (int m = 0; m < kn; m++) {
+            const __m512 gm = _mm512_set1_ps((float)G[m]);
+            for (int j = 0; j < 4; j++)
+                g[j] = _mm512_fmadd_ps(gm, _mm512_maskz_loadu_ps(mk[j], K + (size_t)m * n + t + 16 * j), g[j]);
+        }
+        for (int k = k0; k < k1; k++) {
+            const __m512 hr = _mm512_set1_ps(w->H[2 * k]), hi = _mm512_set1_ps(w->H[2 * k + 1]);
+            const float *yr = Yr + (size_t)w->tn[k] * M + t0 + t;
+            const float *yi = Yi + (size_t)w->tn[k] * M + t0 + t;
+            for (int j = 0; j < 4; j++) {
+                const __m512 a = _mm512_maskz_loadu_ps(mk[j], yr + 16 * j);
+                const __m512 b = _mm512_maskz_loadu_ps(mk[j], yi + 16 * j);
+                r[j] = _mm512_fnmadd_ps(hi, b, _mm512_fmadd_ps(hr, a, r[j]));
+                q[j] = _mm512_fmadd_ps(hi, a, _mm512_fmadd_ps(hr, b, q[j]));
+            }
+        }
+        for (int j = 0; j < 4; j++) { /* d|v| = Re(conj(v / |v|) dv); 0 at v = 0 */
+            const __m512 a = _mm512_sqrt_ps(_mm512_fmadd_ps(q[j], q[j], _mm512_mul_ps(r[j], r[j])));
+            const __mmask16 nz = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ);
+            const __m512 c = _mm512_maskz_div_ps(nz, g[j], a);
+            r[j] = _mm512_mul_ps(r[j], c), q[j] = _mm512_mul_ps(q[j], c);
+        }
+        for (int k = k0; k < k1; k++) { /* conj(h) dL/dV */
+            const __m512 hr = _mm512_set1_ps(w->H[2 * k]), hi = _mm512_set1_ps(w->H[2 * k + 1]);
+            float *gr = GYr + (size_t)w->tn[k] * M + t0 + t;
+            float *gi = GYi + (size_t)w->tn[k] * M + t0 + t;
+            for (int j = 0; j < 4; j++) {
+                __m512 a = _mm512_maskz_loadu_ps(mk[j], gr + 16 * j);
+                __m512 b = _mm512_maskz_loadu_ps(mk[j], gi + 16 * j);
+                a = _mm512_fmadd_ps(hi, q[j], _mm512_fmadd_ps(hr, r[j], a));
+                b = _mm512_fnmadd_ps(hi, r[j], _mm512_fmadd_ps(hr, q[j], b));
+                _mm512_mask_storeu_ps(gr + 16 * j, mk[j], a);
+                _mm512_mask_storeu_ps(gi + 16 * j, mk[j], b);
+            }
+        }
+    }
+}
+#else
+static void row_value(const jtfs_work *w, int k0, int k1, const float *Yr, const float *Yi,
+                      size_t M, size_t o, float *re, float *im) {
+    float ar = 0.0f, ai = 0.0f;
+    for (int k = k0; k < k1; k++) {
+        const float hr = w->H[2 * k], hi = w->H[2 * k + 1];
+        const size_t p = (size_t)w->tn[k] * M + o;
+        ar += hr * Yr[p] - hi * Yi[p], ai += hr * Yi[p] + hi * Yr[p];
+    }
+    *re = ar, *im = ai;
+}
+
+static void row_modulus(const jtfs_work *w, int k0, int k1, const float *Yr, const float *Yi,
+                        size_t M, size_t t0, int n, float *va) {
+    for (int t = 0; t < n; t++) {
+        float re, im;
+        row_value(w, k0, k1, Yr, Yi, M, t0 + (size_t)t, &re, &im);
+        va[t] = sqrtf(re * re + im * im);
+    }
+}
+
+static void avg_tile(const float *a, const float *Kt, int n, int kn, double *S) {
+    const int kp = (kn + 15) & ~15;
+    for (int m = 0; m < kn; m++) {
+        double sum = 0.0;
+        for (int t = 0; t < n; t++) sum += (double)a[t] * Kt[(size_t)t * kp + m];
+        S[m] += sum;
+    }
+}
+
+static void row_backward(const jtfs_work *w, int k0, int k1, const float *Yr, const float *Yi,
+                         size_t M, size_t t0, int n, const float *K, int kn, const double *G,
+                         float *GYr, float *GYi) {
+    for (int t = 0; t < n; t++) {
+        float g = 0.0f, re, im;
+        for (int m = 0; m < kn; m++) g += (float)G[m] * K[(size_t)m * n + t];
+        row_value(w, k0, k1, Yr, Yi, M, t0 + (size_t)t, &re, &im);
+        const float a = sqrtf(re * re + im * im), c = a > 0.0f ? g / a : 0.0f;
+        re *= c, im *= c;
+        for (int k = k0; k < k1; k++) {
+            const float hr = w->H[2 * k], hi = w->H[2 * k + 1];
+            const size_t p = (size_t)w->tn[k] * M + t0 + (size_t)t;
+            GYr[p] += hr * re + hi * im, GYi[p] += hr * im - hi * re;
+        }
+    }
+}
+#endif
+
+/* Live rows of filter f over Y (the target's or the estimate's time-filtered rows): Sr (n, MJ)
+ * = |V| averaged by phi_T at the kept times (0 at the others), V = the rows' taps times Y.
+ * Tile by tile, so that V never leaves the cache; the averaging is the block's kernel K (the
+ * low-pass bins of |V|'s M-point DFT, weighted by phi_T and sent to the kept times: the same
+ * linear map as an FFT followed by lowpass(), restricted to the outputs that are kept). */
+static void rows_forward(const jtfs_t *s, const jtfs_block *b, int f, const float *Y,
                          jtfs_work *w) {
-    const jtfs_rows *rw = &b->rows[f];
-    const jtfs_tfilt *g = &s->psi2[b->n2];
+    const int n = b->rows[f].n;
     const size_t M = (size_t)b->M, MJ = (size_t)s->MJ;
-    if (!rw->n) return;
-    static const float one[2] = {1.0f, 0.0f}, zero[2] = {0.0f, 0.0f};
-    rows_matrix(s, b, f, w);
-    cblas_cgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rw->n, (int)M, b->n1max, one, w->H,
-                b->n1max, Y, (int)M, zero, w->V, (int)M);
-    for (int i = 0; i < rw->n; i++) {
-        const fftwf_complex *Vi = w->V + (size_t)i * M;
-        for (size_t t = 0; t < M; t++) w->uf[t] = sqrtf(Vi[t][0] * Vi[t][0] + Vi[t][1] * Vi[t][1]);
-        fftwf_execute_dft_r2c(g->r2cf, w->uf, w->uhf);
-        lowpass_f(s, w->uhf, (int)M, w, w->Sr + (size_t)i * MJ);
+    const float *Yi = Y + (size_t)b->n1max * M;
+    if (!n) return;
+    rows_taps(s, b, f, w);
+    memset(w->Sr, 0, sizeof(double) * (size_t)n * MJ);
+    for (size_t t0 = 0, c = 0; t0 < M; t0 += JTFS_TILE, c++) {
+        const int tl = M - t0 < JTFS_TILE ? (int)(M - t0) : JTFS_TILE;
+        for (int i = 0; i < n; i++) {
+            row_modulus(w, w->toff[i], w->toff[i + 1], Y, Yi, M, t0, tl, w->va);
+            avg_tile(w->va, b->Kt + b->ktoff[c], tl, b->kn[c],
+                     w->Sr + (size_t)i * MJ + s->i0 + b->klo[c]);
+        }
     }
 }
 
-/* GY (n1max, M) += adjoint of rows_forward given GS (n, MJ) = dL/dSr; needs the estimate's
- * V in w->V (overwritten with dL/dV) and H in w->H */
-static void rows_backward(const jtfs_t *s, const jtfs_block *b, int f, jtfs_work *w) {
-    const jtfs_rows *rw = &b->rows[f];
-    const jtfs_tfilt *g = &s->psi2[b->n2];
-    const size_t M = (size_t)b->M, MJ = (size_t)s->MJ;
-    for (int i = 0; i < rw->n; i++) {
-        fftwf_complex *Vi = w->V + (size_t)i * M;
-        memset(w->gh, 0, sizeof(fftw_complex) * ((size_t)s->jphi + 1));
-        lowpass_adj(s, w->GS + (size_t)i * MJ, 1.0 / (double)M, w, w->gh);
-        memset(w->ghf, 0, sizeof(fftwf_complex) * (M / 2 + 1));
-        for (int k = 0; k <= s->jphi; k++) { /* adjoint of r2c: interior bins halved */
-            const double h = k == 0 || 2 * (size_t)k == M ? 1.0 : 0.5;
-            w->ghf[k][0] = (float)(h * w->gh[k][0]), w->ghf[k][1] = (float)(h * w->gh[k][1]);
-        }
-        fftwf_execute_dft_c2r(g->c2rf, w->ghf, w->rf);
-        for (size_t t = 0; t < M; t++) {
-            const float a = sqrtf(Vi[t][0] * Vi[t][0] + Vi[t][1] * Vi[t][1]);
-            const float c = a > 0.0f ? w->rf[t] / a : 0.0f;
-            Vi[t][0] *= c, Vi[t][1] *= c;
-        }
+/* GY (real parts, then imaginary parts; (n1max, M) each) += adjoint of rows_forward at the
+ * estimate's rows Ye given GS (n, MJ) = dL/dSr (read at the kept times); the taps are those
+ * rows_forward left in w. V is recomputed tile by tile (cheaper than keeping it). */
+static void rows_backward(const jtfs_t *s, const jtfs_block *b, int f, const float *Ye,
+                          jtfs_work *w) {
+    const int n = b->rows[f].n;
+    const size_t M = (size_t)b->M, MJ = (size_t)s->MJ, half = (size_t)b->n1max * M;
+    for (size_t t0 = 0, c = 0; t0 < M; t0 += JTFS_TILE, c++) {
+        const int tl = M - t0 < JTFS_TILE ? (int)(M - t0) : JTFS_TILE;
+        for (int i = 0; i < n; i++)
+            row_backward(w, w->toff[i], w->toff[i + 1], Ye, Ye + half, M, t0, tl,
+                         b->K + b->koff[c], b->kn[c], w->GS + (size_t)i * MJ + s->i0 + b->klo[c],
+                         w->GY, w->GY + half);
     }
-    if (!rw->n) return;
-    static const float one[2] = {1.0f, 0.0f};
-    cblas_cgemm(CblasRowMajor, CblasConjTrans, CblasNoTrans, b->n1max, (int)M, rw->n, one, w->H,
-                b->n1max, w->V, (int)M, one, w->GY, (int)M);
 }
 
 /* Second order of block bi for item b: coefficients of the nsig signals (2b, 2b+1); with two
@@ -412,28 +574,30 @@ static void order2_task(jtfs_t *s, int bi, size_t b, int nsig, int dist, double 
                         jtfs_work *w, double *part) {
     const jtfs_block *blk = &s->blk[bi];
     const size_t M = (size_t)blk->M, np = (size_t)s->npath * (size_t)s->ntime;
+    const size_t half = (size_t)blk->n1max * M;
     double *ct = s->coef + 2 * b * np, *ce = ct + np;
     time_filter_rows(s, blk, 2 * b, w, w->Y);
     if (nsig == 2) time_filter_rows(s, blk, 2 * b + 1, w, w->Ye);
-    if (grad) memset(w->GY, 0, sizeof(fftwf_complex) * (size_t)blk->n1max * M);
+    if (grad) memset(w->GY, 0, sizeof(float) * 2 * half);
     for (int f = 0; f < blk->nf; f++) {
         const int p0 = blk->path0 + f * blk->R;
         rows_forward(s, blk, f, w->Y, w);
         favg_forward(s, blk, f, w->Sr, w->A);
         keep(s, w->A, blk->R, p0, ct);
         if (nsig == 1) continue;
-        rows_forward(s, blk, f, w->Ye, w); /* leaves the estimate's V for the backward */
+        rows_forward(s, blk, f, w->Ye, w); /* leaves this filter's taps for the backward */
         favg_forward(s, blk, f, w->Sr, w->A);
         keep(s, w->A, blk->R, p0, ce);
         part[2 + s->npos + f] += loss_rows(s, dist, ce, ct, blk->R, p0, nrm, grad ? w->GA : NULL);
-        if (!grad) continue;
+        if (!grad || !blk->rows[f].n) continue;
         favg_adjoint(s, blk, f, w->GA, w->GS);
-        rows_backward(s, blk, f, w);
+        rows_backward(s, blk, f, w->Ye, w);
     }
     if (!grad) return;
     const jtfs_tfilt *g = &s->psi2[blk->n2];
     for (int n1 = 0; n1 < blk->n1max; n1++) {
-        memcpy(w->af, w->GY + (size_t)n1 * M, sizeof(fftwf_complex) * M);
+        const float *gr = w->GY + (size_t)n1 * M, *gi = gr + half;
+        for (size_t m = 0; m < M; m++) w->af[m][0] = gr[m], w->af[m][1] = gi[m];
         fftwf_execute_dft(g->fwdf, w->af, w->bf); /* adjoint of the M-point inverse DFT */
         for (size_t m = 0; m < M; m++) w->b[m][0] = w->bf[m][0], w->b[m][1] = w->bf[m][1];
         fftw_complex *gu = s->gU + b * s->gU_len + blk->gU_off + (size_t)n1 * (size_t)blk->gb_n;

@@ -346,6 +346,74 @@ static void plans_of(jtfs_tfilt *t) {
     t->c2r = ddsp_fft_plan_c2r_f64(t->M, 1);
 }
 
+/* The block's time averaging as a kernel on the M points of a modulus u: jtfs.c's lowpass()
+ * of u's M-point DFT at the kept time i0 + m is sum_t u[t] K[m][t], with
+ * K[m][t] = (1/M) sum_{|k| <= jphi} phi[k] cos(k theta), theta = 2 pi ((i0 + m) / MJ - t / M)
+ * (bin k of the DFT is sum_t u[t] e^{-2 pi i k t / M} for any k, and output slot k mod MJ
+ * weighs it by e^{2 pi i k (i0 + m) / MJ}). theta is reduced exactly in integers; cos(k theta)
+ * by rotation. Stored per tile of JTFS_TILE points, rows of the tile below JTFS_KTOL of the
+ * largest entry dropped (for long signals most of them: phi_T is short in time). */
+static int avg_kernel(jtfs_t *s, jtfs_block *b) {
+    const int M = b->M, nt = s->ntime, MJ = s->MJ, nc = (M + JTFS_TILE - 1) / JTFS_TILE;
+    double *k = ddsp_alloc(sizeof(double) * (size_t)nt * (size_t)M);
+    b->koff = malloc(sizeof(size_t) * (size_t)nc), b->ktoff = malloc(sizeof(size_t) * (size_t)nc);
+    b->klo = malloc(sizeof(int) * (size_t)nc), b->kn = malloc(sizeof(int) * (size_t)nc);
+    if (!k || !b->koff || !b->ktoff || !b->klo || !b->kn) {
+        ddsp_free(k);
+        return DDSP_ERR;
+    }
+    const long per = (long)MJ * (long)M;
+    double big = 0.0;
+    for (int m = 0; m < nt; m++)
+        for (int t = 0; t < M; t++) {
+            long num = ((long)(s->i0 + m) * M - (long)t * MJ) % per;
+            const double th = 2.0 * PI * (double)num / (double)per;
+            const double c1 = cos(th), s1 = sin(th);
+            double cr = 1.0, ci = 0.0, sum = s->phi.v[s->jphi];
+            for (int q = 1; q <= s->jphi; q++) {
+                const double r = cr * c1 - ci * s1;
+                ci = cr * s1 + ci * c1, cr = r;
+                sum += (s->phi.v[s->jphi + q] + s->phi.v[s->jphi - q]) * cr;
+            }
+            k[(size_t)m * M + t] = sum / M;
+            big = fmax(big, fabs(sum / M));
+        }
+    size_t len = 0, tlen = 0;
+    for (int c = 0; c < nc; c++) { /* rows lo .. hi - 1 of tile c reach the tolerance */
+        const int t0 = c * JTFS_TILE, tl = M - t0 < JTFS_TILE ? M - t0 : JTFS_TILE;
+        int lo = nt, hi = 0;
+        for (int m = 0; m < nt; m++)
+            for (int t = t0; t < t0 + tl; t++)
+                if (fabs(k[(size_t)m * M + t]) >= JTFS_KTOL * big) {
+                    lo = m < lo ? m : lo, hi = m + 1;
+                    break;
+                }
+        if (hi < lo) lo = hi = 0;
+        b->klo[c] = lo, b->kn[c] = hi - lo, b->koff[c] = len, b->ktoff[c] = tlen;
+        len += (size_t)(hi - lo) * (size_t)tl;
+        tlen += (size_t)((hi - lo + 15) & ~15) * (size_t)tl;
+    }
+    b->K = ddsp_alloc(sizeof(float) * (len ? len : 1));
+    b->Kt = ddsp_alloc(sizeof(float) * (tlen ? tlen : 1));
+    if (!b->K || !b->Kt) {
+        ddsp_free(k);
+        return DDSP_ERR;
+    }
+    for (int c = 0; c < nc; c++) {
+        const int t0 = c * JTFS_TILE, tl = M - t0 < JTFS_TILE ? M - t0 : JTFS_TILE;
+        for (int m = 0; m < b->kn[c]; m++)
+            for (int t = 0; t < tl; t++)
+                b->K[b->koff[c] + (size_t)m * tl + t] = (float)k[(size_t)(b->klo[c] + m) * M + t0 + t];
+        const int kp = (b->kn[c] + 15) & ~15;
+        for (int t = 0; t < tl; t++)
+            for (int m = 0; m < kp; m++)
+                b->Kt[b->ktoff[c] + (size_t)t * kp + m] =
+                    m < b->kn[c] ? b->K[b->koff[c] + (size_t)m * tl + t] : 0.0f;
+    }
+    ddsp_free(k);
+    return DDSP_OK;
+}
+
 int jtfs_bank_build(jtfs_t *s) {
     if (padding(s)) return DDSP_ERR;
     const int P = s->P, J = s->J;
@@ -503,14 +571,13 @@ int jtfs_bank_build(jtfs_t *s) {
         double rows = 0.0, taps = 0.0;
         for (int f = 0; f < b->nf; f++) {
             const jtfs_rows *rw = &b->rows[f];
-            const size_t v = (size_t)rw->n * (size_t)b->M;
-            if (v > s->vmax) s->vmax = v;
             rows += rw->n;
             for (int k = 0; k < rw->n; k++)
                 taps += rw->t1[2 * k] - rw->t0[2 * k] + rw->t1[2 * k + 1] - rw->t0[2 * k + 1];
         }
-        /* per row point: modulus, its FFT and back (~ 3 log2 M), the taps, both ways */
-        b->cost = (double)b->M * (rows * 3.0 * log2((double)b->M) + 2.0 * taps);
+        /* per row point: the taps (both ways), modulus and averaging kernel */
+        b->cost = (double)b->M * (rows * (4.0 + 2.0 * s->ntime) + 2.0 * taps);
+        if (avg_kernel(s, b)) goto done;
     }
     for (int i = 1; i < s->nblk; i++) s->order[i - 1] = i;
     for (int i = 0; i + 1 < s->nblk - 1; i++) /* heaviest first (insertion sort, few blocks) */
@@ -527,8 +594,6 @@ int jtfs_bank_build(jtfs_t *s) {
         if (!g->M) continue;
         g->fwdf = ddsp_fft_plan_c2c(g->M, 1, FFTW_FORWARD);
         g->bwdf = ddsp_fft_plan_c2c(g->M, 1, FFTW_BACKWARD);
-        g->r2cf = ddsp_fft_plan_r2c(g->M, 1);
-        g->c2rf = ddsp_fft_plan_c2r(g->M, 1);
     }
     s->r2c_P = r2c;
     s->c2r_P = ddsp_fft_plan_c2r_f64(P, 1);
@@ -562,6 +627,7 @@ void jtfs_free(jtfs_t *s) {
             free(s->blk[i].rows[f].r), free(s->blk[i].rows[f].t0), free(s->blk[i].rows[f].t1);
         }
         free(s->blk[i].rows);
+        ddsp_free(s->blk[i].K), ddsp_free(s->blk[i].Kt), free(s->blk[i].koff), free(s->blk[i].ktoff), free(s->blk[i].klo), free(s->blk[i].kn);
     }
     free(s->blk), free(s->order), free(s->path_band), free(s->u1_off), free(s->g1_off);
     ddsp_free(s->X), ddsp_free(s->U1), ddsp_free(s->S1), ddsp_free(s->coef), ddsp_free(s->GS1);
@@ -570,9 +636,9 @@ void jtfs_free(jtfs_t *s) {
     for (int t = 0; s->work && t < s->nthreads; t++) {
         jtfs_work *w = &s->work[t];
         ddsp_free(w->a), ddsp_free(w->b), ddsp_free(w->u), ddsp_free(w->r), ddsp_free(w->uh);
-        ddsp_free(w->gh), ddsp_free(w->Y), ddsp_free(w->Ye), ddsp_free(w->GY), ddsp_free(w->V);
-        ddsp_free(w->H), ddsp_free(w->af), ddsp_free(w->bf), ddsp_free(w->uf), ddsp_free(w->rf);
-        ddsp_free(w->uhf), ddsp_free(w->ghf);
+        ddsp_free(w->gh), ddsp_free(w->Y), ddsp_free(w->Ye), ddsp_free(w->GY);
+        ddsp_free(w->va), ddsp_free(w->H), free(w->tn);
+        free(w->toff), ddsp_free(w->af), ddsp_free(w->bf);
         ddsp_free(w->Sr), ddsp_free(w->GS), ddsp_free(w->A), ddsp_free(w->GA), ddsp_free(w->W);
         ddsp_free(w->G1), ddsp_free(w->xp), ddsp_free(w->X), ddsp_free(w->cj);
     }
@@ -621,7 +687,7 @@ static jtfs_t *init(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr, size_t ma
     s->work = calloc((size_t)s->nthreads, sizeof *s->work);
     if (!s->work) goto oom;
     const size_t Mm = (size_t)s->Mmax, Nfr = (size_t)s->Nfr;
-    const size_t ym = s->ymax ? s->ymax : 1, vm = s->vmax ? s->vmax : 1;
+    const size_t ym = s->ymax ? s->ymax : 1;
     for (int t = 0; t < s->nthreads; t++) {
         jtfs_work *w = &s->work[t];
         w->a = ddsp_alloc(sizeof(fftw_complex) * Mm);
@@ -630,17 +696,15 @@ static jtfs_t *init(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr, size_t ma
         w->r = ddsp_alloc(sizeof(double) * Mm);
         w->uh = ddsp_alloc(sizeof(fftw_complex) * (Mm / 2 + 1));
         w->gh = ddsp_alloc(sizeof(fftw_complex) * (Mm / 2 + 1));
-        w->Y = ddsp_alloc(sizeof(fftwf_complex) * ym);
-        w->Ye = ddsp_alloc(sizeof(fftwf_complex) * ym);
-        w->GY = ddsp_alloc(sizeof(fftwf_complex) * ym);
-        w->V = ddsp_alloc(sizeof(fftwf_complex) * vm);
-        w->H = ddsp_alloc(sizeof(fftwf_complex) * Nfr * (size_t)s->n1);
+        w->Y = ddsp_alloc(sizeof(float) * 2 * ym);
+        w->Ye = ddsp_alloc(sizeof(float) * 2 * ym);
+        w->GY = ddsp_alloc(sizeof(float) * 2 * ym);
+        w->va = ddsp_alloc(sizeof(float) * JTFS_TILE);
+        w->H = ddsp_alloc(sizeof(float) * 2 * Nfr * (size_t)s->n1);
+        w->tn = malloc(sizeof(int) * Nfr * (size_t)s->n1);
+        w->toff = malloc(sizeof(int) * (Nfr + 1));
         w->af = ddsp_alloc(sizeof(fftwf_complex) * Mm);
         w->bf = ddsp_alloc(sizeof(fftwf_complex) * Mm);
-        w->uf = ddsp_alloc(sizeof(float) * Mm);
-        w->rf = ddsp_alloc(sizeof(float) * Mm);
-        w->uhf = ddsp_alloc(sizeof(fftwf_complex) * (Mm / 2 + 1));
-        w->ghf = ddsp_alloc(sizeof(fftwf_complex) * (Mm / 2 + 1));
         w->Sr = ddsp_alloc(sizeof(double) * Nfr * MJ);
         w->GS = ddsp_alloc(sizeof(double) * Nfr * MJ);
         w->A = ddsp_alloc(sizeof(double) * (size_t)s->Rmax * MJ);
@@ -651,7 +715,7 @@ static jtfs_t *init(size_t N, int J, int Q1, int Q2, int Jfr, int Qfr, size_t ma
         w->X = ddsp_alloc(sizeof(fftw_complex) * K);
         w->cj = ddsp_alloc(sizeof(fftw_complex) * 2 * MJ);
         if (!w->a || !w->b || !w->u || !w->r || !w->uh || !w->gh || !w->Y || !w->Ye || !w->GY ||
-            !w->V || !w->H || !w->af || !w->bf || !w->uf || !w->rf || !w->uhf || !w->ghf || !w->Sr || !w->GS || !w->A || !w->GA || !w->W || !w->G1 || !w->xp || !w->X ||
+            !w->va || !w->H || !w->tn || !w->toff || !w->af || !w->bf || !w->Sr || !w->GS || !w->A || !w->GA || !w->W || !w->G1 || !w->xp || !w->X ||
             !w->cj)
             goto oom;
     }

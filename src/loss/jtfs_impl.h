@@ -15,6 +15,12 @@
 #define JTFS_TAU 3.726653172078671e-06
 /* Points of a modulus: the bins used plus this many sigma of the filter (jtfs_bank.c) */
 #define JTFS_ALIAS 8.0
+/* Time tile of the second order: the taps' input rows, the rows' values and the averaging
+ * kernel of one tile stay in the first two cache levels */
+#define JTFS_TILE 256
+/* Averaging-kernel entries below this fraction of its largest are left out (single
+ * precision rounds at 6e-8 anyway) */
+#define JTFS_KTOL 1e-8
 
 typedef struct { /* a time filter (Morlet or Gaussian low-pass) on the bins of P */
     double xi, sigma;
@@ -23,7 +29,7 @@ typedef struct { /* a time filter (Morlet or Gaussian low-pass) on the bins of P
     int M;       /* points its filtered signal is computed on */
     double *v;   /* (nb) filter values (kymatio's normalised morlet_1d / gauss_1d) */
     fftw_plan fwd, bwd, r2c, c2r; /* size M (first order) */
-    fftwf_plan fwdf, bwdf, r2cf, c2rf; /* size M, single precision (second order) */
+    fftwf_plan fwdf, bwdf;   /* size M, single precision (second order) */
 } jtfs_tfilt;
 
 typedef struct { /* a frequential filter: a circular convolution over the Nfr padded rows */
@@ -57,6 +63,14 @@ typedef struct { /* one frequential-scattering block: order 1 (on S1), or order 
     int M;            /* order 2: points of the n2 time signals */
     size_t gU_off;    /* order 2: offset of this block's dL/dU1 partials in a per-item buffer */
     int gb_lo, gb_n;  /* order 2: bins gb_lo .. gb_lo + gb_n - 1 of each U1 spectrum */
+    /* order 2: phi_T averaging of an M-point modulus to the kept outputs as a real kernel,
+     * K[m][t] (m = 0 .. ntime-1 for times i0 + m), stored per time tile of JTFS_TILE
+     * points: tile c holds rows m = klo[c] .. klo[c] + kn[c] - 1 (the others are below
+     * JTFS_KTOL of the largest there), (kn[c], tile length) floats from K + koff[c], and
+     * transposed, (tile length, kn[c] rounded up to 16) zero-padded floats from Kt + ktoff[c] */
+    float *K, *Kt;
+    size_t *koff, *ktoff;
+    int *klo, *kn;
     double cost;      /* relative cost, to schedule the heavy blocks first */
 } jtfs_block;
 
@@ -65,12 +79,12 @@ typedef struct { /* per-thread scratch */
     double *u, *r;           /* (Mmax) real scratch */
     fftw_complex *uh, *gh;   /* (Mmax/2+1) spectra */
     /* the second order, in single precision */
-    fftwf_complex *Y, *Ye, *GY; /* (ymax) time-filtered rows (target, estimate), gradient */
-    fftwf_complex *V;        /* (vmax) live frequential rows of one filter */
-    fftwf_complex *H;        /* (Nfr, n1) their convolution matrix */
+    float *Y, *Ye, *GY;      /* (2, ymax) time-filtered rows (target, estimate), gradient:
+                              * real parts (n1max, M), then imaginary parts (n1max, M) */
+    float *va;               /* (JTFS_TILE) one live row's modulus on one tile */
+    float *H;                /* (Nfr n1, 2) taps of one filter's live rows: value */
+    int *tn, *toff;          /* (Nfr n1) their input rows; (Nfr + 1) row i's taps from toff[i] */
     fftwf_complex *af, *bf;  /* (Mmax) c2c in / out */
-    float *uf, *rf;          /* (Mmax) */
-    fftwf_complex *uhf, *ghf; /* (Mmax/2+1) */
     double *Sr;              /* (Nfr, MJ) time-averaged live rows */
     double *GS;              /* (Nfr, MJ) gradients w.r.t. them */
     double *A, *GA;          /* (R_max, MJ) averaged rows and their gradient */
@@ -119,7 +133,7 @@ struct jtfs {
     double *part;               /* (max_batch, nblk, nbands) sums of D per task and band */
     double *bsum;               /* (nbands) */
     int *bcnt;                  /* (nbands) paths per band */
-    size_t ymax, vmax;
+    size_t ymax;
     int Mmax, Rmax;
     int nthreads;
     jtfs_work *work;
