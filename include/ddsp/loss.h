@@ -121,6 +121,10 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  *                |x * psi1| * phi_J and ||x * psi1| * psi2| * phi_J (Morlet wavelets,
  *                scat_q per octave at first order, 1 at second; averaging over 2^scat_j
  *                samples, default 12 and 8; defined in src/loss/scatter.c)
+ *   jtfs         mean D of joint time-frequency scattering coefficients, kymatio's
+ *                TimeFrequencyScattering(J=jtfs_j, Q=(jtfs_q1, jtfs_q2), J_fr=jtfs_jfr,
+ *                Q_fr=jtfs_qfr, format "time"), defaults 12, 8, 2, 3, 2; shortest signal
+ *                2^jtfs_j samples; defined in src/loss/jtfs.c
  * Means run over the term's entries and the batch; the sc term is averaged over the batch.
  * The loss is the sum over scales and terms of weight * term. `mag,logmag` with dist l1
  * is exactly the MSS l1log loss (add log mode). Gradients are exact (|r|' = 0 at 0, |z|' = 0
@@ -137,6 +141,7 @@ enum {
     DDSP_PHI_LOUDNESS, /* the terms from here on are on whole signals */
     DDSP_PHI_SCAT1,
     DDSP_PHI_SCAT2,
+    DDSP_PHI_JTFS,
     DDSP_PHI_NTERMS
 };
 #define DDSP_PHI_FIRST_GLOBAL DDSP_PHI_LOUDNESS
@@ -148,13 +153,15 @@ typedef struct {
     int scales[DDSP_MSS_MAX_SCALES];
     double overlap;
     int scat_j, scat_q; /* scattering: averaging 2^scat_j samples, scat_q wavelets/octave */
+    int jtfs_j, jtfs_q1, jtfs_q2, jtfs_jfr, jtfs_qfr; /* joint time-frequency scattering */
     int sample_rate;    /* Hz, for mel and loudness (16000) */
 } ddsp_phi_config;
 
 /* Scales and overlap of the MSS default, no term on, dist 1. */
 void ddsp_phi_config_default(ddsp_phi_config *c);
 /* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given; the items
- * "dist=l1|l2", "scat_j=N", "scat_q=N" set those fields) into c->weight (all others 0).
+ * "dist=l1|l2", "scat_j=N", "scat_q=N", "jtfs_j=N", "jtfs_q1=N", "jtfs_q2=N", "jtfs_jfr=N",
+ * "jtfs_qfr=N" set those fields) into c->weight (all others 0).
  * DDSP_ERR naming the bad item. */
 int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list);
 const char *ddsp_phi_term_name(int term);

@@ -22,7 +22,7 @@
 
 static const char *const term_names[DDSP_PHI_NTERMS] = {
     "mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",
-    "mel", "logmel", "loudness", "scat1", "scat2"};
+    "mel", "logmel", "loudness", "scat1", "scat2", "jtfs"};
 
 void ddsp_phi_config_default(ddsp_phi_config *c) {
     ddsp_mss_config m;
@@ -34,6 +34,7 @@ void ddsp_phi_config_default(ddsp_phi_config *c) {
     c->overlap = m.overlap;
     c->scat_j = 12;
     c->scat_q = 8;
+    c->jtfs_j = 12, c->jtfs_q1 = 8, c->jtfs_q2 = 2, c->jtfs_jfr = 3, c->jtfs_qfr = 2;
     c->sample_rate = 16000;
 }
 
@@ -61,6 +62,25 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
             *(item[5] == 'j' ? &c->scat_j : &c->scat_q) = (int)v;
             continue;
         }
+        if (!strncmp(item, "jtfs_", 5) && strchr(item, '=')) {
+            static const char *const keys[5] = {"jtfs_j", "jtfs_q1", "jtfs_q2", "jtfs_jfr",
+                                                "jtfs_qfr"};
+            int *const fields[5] = {&c->jtfs_j, &c->jtfs_q1, &c->jtfs_q2, &c->jtfs_jfr,
+                                    &c->jtfs_qfr};
+            const char *eqj = strchr(item, '=');
+            int k = 0;
+            while (k < 5 && (strlen(keys[k]) != (size_t)(eqj - item) ||
+                             strncmp(item, keys[k], (size_t)(eqj - item))))
+                k++;
+            char *end;
+            const long v = strtol(eqj + 1, &end, 10);
+            if (k == 5 || end == eqj + 1 || *end || v < 1 || v > 32)
+                return ddsp_error("bad setting '%s' (expected jtfs_j, jtfs_q1, jtfs_q2, jtfs_jfr "
+                                  "or jtfs_qfr with an integer, e.g. jtfs_j=12)",
+                                  item);
+            *fields[k] = (int)v;
+            continue;
+        }
         char *eq = strchr(item, '=');
         double weight = 1.0;
         if (eq) {
@@ -75,8 +95,8 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
         while (t < DDSP_PHI_NTERMS && strcmp(item, term_names[t]) != 0) t++;
         if (t == DDSP_PHI_NTERMS)
             return ddsp_error("unknown spectral term '%s' (expected mag, logmag, delta_time, "
-                              "delta_freq, cumsum_freq, sc, mel, logmel, loudness, scat1 or "
-                              "scat2)",
+                              "delta_freq, cumsum_freq, sc, mel, logmel, loudness, scat1, "
+                              "scat2 or jtfs)",
                               item);
         w[t] = weight;
         any |= weight > 0.0;
@@ -97,6 +117,10 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
     if (len < cap && (c->weight[DDSP_PHI_SCAT1] > 0.0 || c->weight[DDSP_PHI_SCAT2] > 0.0))
         len += (size_t)snprintf(buf + len, cap - len, ",scat_j=%d,scat_q=%d", c->scat_j,
                                 c->scat_q);
+    if (len < cap && c->weight[DDSP_PHI_JTFS] > 0.0)
+        len += (size_t)snprintf(buf + len, cap - len,
+                                ",jtfs_j=%d,jtfs_q1=%d,jtfs_q2=%d,jtfs_jfr=%d,jtfs_qfr=%d",
+                                c->jtfs_j, c->jtfs_q1, c->jtfs_q2, c->jtfs_jfr, c->jtfs_qfr);
     if (len < cap)
         snprintf(buf + len, cap - len, "%sdist=l%d", len ? "," : "", c->dist);
     return buf;
@@ -115,6 +139,14 @@ int ddsp_phi_config_check(const ddsp_phi_config *c) {
         return ddsp_error("scat_j=%d out of range 2..16", c->scat_j);
     if (c->scat_q < 1 || c->scat_q > 32)
         return ddsp_error("scat_q=%d out of range 1..32", c->scat_q);
+    if (c->jtfs_j < 2 || c->jtfs_j > 16) return ddsp_error("jtfs_j=%d out of range 2..16", c->jtfs_j);
+    if (c->jtfs_q1 < 1 || c->jtfs_q1 > 32)
+        return ddsp_error("jtfs_q1=%d out of range 1..32", c->jtfs_q1);
+    if (c->jtfs_q2 < 1 || c->jtfs_q2 > 8) return ddsp_error("jtfs_q2=%d out of range 1..8", c->jtfs_q2);
+    if (c->jtfs_jfr < 1 || c->jtfs_jfr > 6)
+        return ddsp_error("jtfs_jfr=%d out of range 1..6", c->jtfs_jfr);
+    if (c->jtfs_qfr < 1 || c->jtfs_qfr > 8)
+        return ddsp_error("jtfs_qfr=%d out of range 1..8", c->jtfs_qfr);
     if (c->sample_rate <= 0) return ddsp_error("sample rate %d must be > 0", c->sample_rate);
     ddsp_mss_config m;
     ddsp_mss_config_default(&m);
@@ -151,10 +183,11 @@ struct ddsp_phi {
     int nthreads;
     work_t *work;
     float *grad;  /* (max_batch, S, N) per-scale gradients */
-    float *gglob; /* (2, max_batch, N) gradients of the loudness and scattering terms */
+    float *gglob; /* (3, max_batch, N) gradients of the loudness, scattering and jtfs terms */
     double *part; /* (max_batch, S, NTERMS) weighted term values */
     loud_t *loud; /* when the loudness term is on */
     scat_t *scat; /* when scat1 or scat2 is on */
+    jtfs_t *jtfs; /* when jtfs is on */
 };
 
 void ddsp_phi_free(ddsp_phi *p) {
@@ -166,6 +199,7 @@ void ddsp_phi_free(ddsp_phi *p) {
     }
     loud_free(p->loud);
     scat_free(p->scat);
+    jtfs_free(p->jtfs);
     if (p->work)
         for (int t = 0; t < p->nthreads; t++) {
             work_t *w = &p->work[t];
@@ -271,8 +305,12 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
             goto fail;
         }
     }
+    if (c->weight[DDSP_PHI_JTFS] > 0.0 &&
+        !(p->jtfs = jtfs_init(N, c->jtfs_j, c->jtfs_q1, c->jtfs_q2, c->jtfs_jfr, c->jtfs_qfr,
+                              max_batch)))
+        goto fail;
     p->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)c->n_scales * N);
-    p->gglob = ddsp_alloc(sizeof(float) * 2 * max_batch * N);
+    p->gglob = ddsp_alloc(sizeof(float) * 3 * max_batch * N);
     p->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)c->n_scales * DDSP_PHI_NTERMS);
     if (!p->grad || !p->gglob || !p->part) goto oom;
     return p;
@@ -484,7 +522,7 @@ void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, f
     }
     /* terms on whole signals (each parallel inside) */
     double glob[DDSP_PHI_NTERMS] = {0}, sv[2] = {0.0, 0.0};
-    float *gl = p->gglob, *gs = p->gglob + B * N;
+    float *gl = p->gglob, *gs = p->gglob + B * N, *gj = p->gglob + 2 * B * N;
     if (p->loud)
         glob[DDSP_PHI_LOUDNESS] = loud_eval(p->loud, c->dist, c->weight[DDSP_PHI_LOUDNESS],
                                             target, estimate, B, grad ? gl : NULL);
@@ -493,8 +531,11 @@ void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, f
                   estimate, B, sv, grad ? gs : NULL);
         glob[DDSP_PHI_SCAT1] = sv[0], glob[DDSP_PHI_SCAT2] = sv[1];
     }
+    if (p->jtfs)
+        glob[DDSP_PHI_JTFS] = jtfs_eval(p->jtfs, c->dist, c->weight[DDSP_PHI_JTFS], target,
+                                        estimate, B, grad ? gj : NULL, NULL);
     if (grad) {
-        /* scales in order, then loudness, then scattering, whatever the thread count */
+        /* scales in order, then loudness, scattering, jtfs, whatever the thread count */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (size_t b = 0; b < B; b++) {
             /* summed in a work row, then added scaled: the caller's buffer accumulates, as
@@ -509,6 +550,8 @@ void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, f
                 for (size_t i = 0; i < N; i++) acc[i] += gl[b * N + i];
             if (p->scat)
                 for (size_t i = 0; i < N; i++) acc[i] += gs[b * N + i];
+            if (p->jtfs)
+                for (size_t i = 0; i < N; i++) acc[i] += gj[b * N + i];
             float *dst = d_estimate + b * N;
             for (size_t i = 0; i < N; i++) dst[i] += scale * acc[i];
         }
