@@ -728,8 +728,6 @@ static int train_loop(run_t *r) {
          (double)r->N / ds->sample_rate, r->B, r->d.size, omp_get_max_threads(),
          (long long)r->step, r->steps,
          r->lc.terms[0] ? r->lc.terms : ddsp_mss_type_name(r->lc.type), r->run_dir);
-    char blas_hint[512];
-    if (ddsp_nn_blas_advice(blas_hint, sizeof blas_hint)) LOG0("note: %s", blas_hint);
     const double t0 = ddsp_now(), el0 = r->hist.n ? r->hist.elapsed_s[r->hist.n - 1] : 0.0;
     double last_log = t0, loss_acc = 0.0, first_loss = NAN, last_loss = NAN, last_valid = NAN;
     size_t loss_n = 0, done = 0;

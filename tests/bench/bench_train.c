@@ -2,11 +2,14 @@
  * backward, global-norm clip, Adam) on B 4 s examples, the same work as the peer's
  * `ddsp_ref.py bench`. Prints the median/min seconds per step, audio-seconds per second, the
  * FLOP rate (28.8 GFLOP per example per step, as the issue counts it: every GEMM of the
- * decoder forward + backward) next to a 2048^3 sgemm measured in the same process, and the
- * peak resident memory.
- *   bench_train --batch B [--steps K] [--warmup W] [--model full|small] [--reverb]
- * threads: OMP_NUM_THREADS (OpenBLAS follows it). */
+ * decoder forward + backward) next to 2048^3 products measured in the same process (OpenBLAS
+ * sgemm, and oneDNN in fp32 and bf16: the ceilings of the two precisions), and the peak
+ * resident memory.
+ *   bench_train [--batch B] [--steps K] [--warmup W] [--model full|small] [--reverb]
+ *               [--precision fp32|bf16]
+ * threads: OMP_NUM_THREADS (ddsp_nn_threads_init). Unknown options are errors (exit 2). */
 #include "ddsp/model.h"
+#include "ddsp/nn.h"
 #include "ddsp/optim.h"
 #include "ddsp/train.h"
 #include "ddsp/util.h"
@@ -33,33 +36,64 @@ static double decoder_flops_per_frame(const ddsp_model_config *c, size_t K) {
     return f;
 }
 
-static double sgemm_gflops(void) {
+/* Best of 3 2048^3 products: OpenBLAS sgemm (prec < 0) or oneDNN in precision prec. */
+static double gemm_gflops(int prec) {
     const int n = 2048;
     float *a = ddsp_alloc(sizeof(float) * n * n), *b = ddsp_alloc(sizeof(float) * n * n),
           *c = ddsp_alloc(sizeof(float) * n * n);
     for (int i = 0; i < n * n; i++) a[i] = 1e-3f * (float)(i % 7), b[i] = 1e-3f * (float)(i % 5);
-    double best = 1e30;
-    for (int r = 0; r < 3; r++) {
-        double t = ddsp_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        t = ddsp_now() - t;
-        if (t < best) best = t;
+    ddsp_nn *nn = prec < 0 ? NULL : ddsp_nn_init((ddsp_precision)prec);
+    if (nn) { /* operands: a -> c -> a, b -> c -> b (bf16 must not be converted in place) */
+        ddsp_nn_convert(c, (ddsp_precision)prec, a, (size_t)n * n);
+        memcpy(a, c, sizeof(float) * n * n);
+        ddsp_nn_convert(c, (ddsp_precision)prec, b, (size_t)n * n);
+        memcpy(b, c, sizeof(float) * n * n);
     }
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t = ddsp_now();
+        if (nn) ddsp_dense_forward(nn, c, a, n, b, NULL, n, n, n);
+        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
+                         0.0f, c, n);
+        t = ddsp_now() - t;
+        if (r > 0 && t < best) best = t; /* the first run makes the primitive */
+    }
+    ddsp_nn_free(nn);
     ddsp_free(a), ddsp_free(b), ddsp_free(c);
     return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+static int usage(const char *bad) {
+    fprintf(stderr, "bench_train: %s '%s'\nusage: bench_train [--batch B] [--steps K] "
+                    "[--warmup W] [--model full|small] [--reverb] [--precision fp32|bf16]\n",
+            "unknown option or missing value", bad);
+    return 2;
 }
 
 int main(int argc, char **argv) {
     size_t B = 4, steps = 7, warmup = 2;
     const char *model = "full";
     int reverb = 0;
+    ddsp_precision prec = DDSP_PREC_FP32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reverb")) reverb = 1;
         else if (i + 1 < argc && !strcmp(argv[i], "--batch")) B = (size_t)atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = (size_t)atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) warmup = (size_t)atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--precision")) {
+            if (ddsp_precision_parse(argv[++i], &prec)) {
+                fprintf(stderr, "bench_train: %s\n", ddsp_last_error());
+                return 2;
+            }
+        } else return usage(argv[i]);
     }
+    if (B < 1 || steps < 1) return usage("--batch/--steps must be >= 1");
+    ddsp_nn_threads_init(0);
+    char why[256];
+    const ddsp_precision want = prec;
+    prec = ddsp_nn_precision_resolve(want, why, sizeof why);
+    if (why[0]) fprintf(stderr, "bench_train: %s\n", why);
     const size_t F = 1000, N = 64000;
     ddsp_model_config mc;
     if (ddsp_model_config_preset(&mc, model)) {
@@ -73,7 +107,9 @@ int main(int argc, char **argv) {
     ddsp_adam_config_default(&ac);
     ddsp_mss_config lc;
     ddsp_mss_config_default(&lc);
-    if (ddsp_model_init(&m, &mc) || ddsp_adam_init(&o, &ac, m.n_params)) return 1;
+    if (ddsp_model_init(&m, &mc) || ddsp_model_set_precision(&m, prec) ||
+        ddsp_adam_init(&o, &ac, m.n_params))
+        return 1;
     ddsp_model_init_weights(&m, 0);
     ddsp_trainer *tr = ddsp_trainer_init(&m, &lc, B, F);
     if (!tr) {
@@ -98,7 +134,8 @@ int main(int argc, char **argv) {
             x[b * N + i] = (float)(0.1 * sin(ph) + 0.05 * sin(2 * ph));
         }
     }
-    const double gf = sgemm_gflops();
+    const double gf = gemm_gflops(-1), gf32 = gemm_gflops(DDSP_PREC_FP32),
+                 gf16 = gemm_gflops(DDSP_PREC_BF16);
     double *times = malloc(sizeof(double) * (steps + warmup));
     double loss0 = 0.0, loss1 = 0.0;
     for (size_t s = 0; s < warmup + steps; s++) {
@@ -118,12 +155,13 @@ int main(int argc, char **argv) {
                         (double)F * (double)B;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("train_c model=%s batch=%zu threads=%d reverb=%d steps=%zu median_s=%.4f min_s=%.4f "
-           "audio_s_per_s=%.3f gflop_per_step=%.2f gflops=%.1f sgemm_gflops=%.1f "
-           "peak_rss_mb=%.0f loss_first=%.4f loss_last=%.4f blas_core=%s\n",
-           model, B, omp_get_max_threads(), reverb, steps, med, mn, (double)B * 4.0 / med,
-           flop / 1e9, flop / med / 1e9, gf, ru.ru_maxrss / 1024.0, loss0, loss1,
-           openblas_get_corename());
+    printf("train_c model=%s precision=%s batch=%zu threads=%d reverb=%d steps=%zu median_s=%.4f "
+           "min_s=%.4f audio_s_per_s=%.3f gflop_per_step=%.2f gflops=%.1f sgemm_gflops=%.1f "
+           "gemm_fp32_gflops=%.1f gemm_bf16_gflops=%.1f peak_rss_mb=%.0f loss_first=%.4f "
+           "loss_last=%.4f blas_core=%s\n",
+           model, ddsp_precision_name(prec), B, ddsp_nn_threads(), reverb, steps, med, mn,
+           (double)B * 4.0 / med, flop / 1e9, flop / med / 1e9, gf, gf32, gf16,
+           ru.ru_maxrss / 1024.0, loss0, loss1, openblas_get_corename());
     ddsp_trainer_free(tr);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);
