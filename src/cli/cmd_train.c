@@ -61,13 +61,15 @@ static const char *HELP =
     "                        file; model, loss, optimiser and seed come from it, and batch and\n"
     "                        dataset too unless --batch/--data are given\n"
     "  --log-every SECS      progress line interval (default 5)\n"
+    "  --precision fp32|bf16 the decoder's products (default fp32; bf16 needs AVX512_BF16 or\n"
+    "                        AMX, else fp32 with a note; not stored: pass it again to --resume)\n"
     "signals: SIGUSR1/SIGTERM finish the current step, write a checkpoint and exit with 3.\n"
     "lock: one run per RUN_DIR (RUN_DIR/.lock); a second run there exits with 1 and names it.\n"
     "threads: OMP_NUM_THREADS per process. exit status: 0 done, 1 failure, 2 usage error,\n"
     "3 interrupted by a signal after checkpointing (resume with --resume RUN_DIR).\n";
 
 typedef struct {
-    const char *data, *out, *model, *loss, *resume;
+    const char *data, *out, *model, *loss, *resume, *precision;
     size_t steps, batch, valid_every, ckpt_every, keep;
     double lr, lr_decay, clip, ld_range, log_every;
     uint64_t seed;
@@ -146,6 +148,14 @@ static int parse(int argc, char **argv, train_args *a) {
         } else if (OPT("--log-every")) {
             NEED;
             if (cli_parse_double(o, v, &a->log_every, 0.0, 86400.0)) return -1;
+        } else if (OPT("--precision")) { /* minimal; the run settings will store it */
+            NEED;
+            ddsp_precision p;
+            if (ddsp_precision_parse(v, &p)) {
+                fprintf(stderr, "ddsp train: --precision: %s\n", ddsp_last_error());
+                return -1;
+            }
+            a->precision = v;
         } else if (!strcmp(o, "--reverb")) {
             a->reverb = 1;
         } else if (o[0] == '-' && o[1] == '-') {
@@ -663,6 +673,15 @@ check:
     /* FFT plans: rank 0 plans (or re-plans from the checkpoint's wisdom), the others take
      * its wisdom, so every rank computes every example the same way */
     ok = 0;
+    if (a->precision) {
+        ddsp_precision want = DDSP_PREC_FP32;
+        char why[256];
+        ddsp_precision_parse(a->precision, &want);
+        const ddsp_precision p = ddsp_nn_precision_resolve(want, why, sizeof why);
+        if (why[0]) LOG0("note: %s", why);
+        if (ddsp_model_set_precision(&r->m, p)) goto check2;
+        LOG0("precision: %s products, fp32 master weights", ddsp_precision_name(p));
+    }
     if (r->d.rank == 0) r->tr = ddsp_trainer_init(&r->m, &r->lc, r->bmax, r->F);
     if (ddsp_dist_share_wisdom(&r->d) == DDSP_OK && r->d.rank != 0)
         r->tr = ddsp_trainer_init(&r->m, &r->lc, r->bmax, r->F);

@@ -21,6 +21,8 @@
  *   G  (B, 3H)     h U of the current step (forward)
  *   hb (B, H)      nn type: the previous state as the next product's operand
  *   dh (B, H)      running dL/dh (backward)
+ *   bsum (n, 4H)   per thread, the sum over its frames of S's gradients: the bias gradients
+ *                  without another pass over S (summed in a fixed order per thread count)
  *   Up, Utp        U (H, 3H) and U^T (3H, H) reordered for the recurrent products */
 #include "ddsp/nn.h"
 #include "ddsp/util.h"
@@ -36,7 +38,7 @@ struct ddsp_gru {
     size_t es; /* operand element size */
     size_t max_B, T, Cin, H;
     int nt; /* threads of the recurrence */
-    float *S, *G, *dh, *zero;
+    float *S, *G, *dh, *zero, *bsum;
     void *D, *hb, *Up, *Utp;
     size_t pack_bytes;
     size_t fwd_B; /* batch of the last forward */
@@ -124,10 +126,12 @@ ddsp_gru *ddsp_gru_init(ddsp_nn *nn, size_t max_B, size_t T, size_t Cin, size_t 
     g->G = ddsp_alloc(sizeof(float) * max_B * 3 * H);
     g->dh = ddsp_alloc(sizeof(float) * max_B * H);
     g->zero = ddsp_alloc(sizeof(float) * H);
+    g->bsum = ddsp_alloc(sizeof(float) * (size_t)g->nt * 4 * H);
     g->hb = ddsp_alloc(g->es * max_B * H);
     g->Up = ddsp_alloc(g->pack_bytes);
     g->Utp = ddsp_alloc(g->pack_bytes);
-    if (!g->S || !g->D || !g->G || !g->dh || !g->zero || !g->hb || !g->Up || !g->Utp) {
+    if (!g->S || !g->D || !g->G || !g->dh || !g->zero || !g->bsum || !g->hb || !g->Up ||
+        !g->Utp) {
         ddsp_gru_free(g);
         ddsp_error("out of memory for the GRU (batch %zu, %zu steps)", max_B, T);
         return NULL;
@@ -142,6 +146,7 @@ void ddsp_gru_free(ddsp_gru *g) {
     ddsp_free(g->G);
     ddsp_free(g->dh);
     ddsp_free(g->zero);
+    ddsp_free(g->bsum);
     ddsp_free(g->hb);
     ddsp_free(g->Up);
     ddsp_free(g->Utp);
@@ -266,13 +271,17 @@ void ddsp_gru_backward(ddsp_gru *g, float *din, size_t ld_din, int din_acc, floa
         const size_t r0 = B * (size_t)i / (size_t)p.n, r1 = B * (size_t)(i + 1) / (size_t)p.n;
         const size_t rows = r1 - r0;
         const nn_gemm *mm = rows == p.hi ? p.bwd[1] : p.bwd[0];
-        float *dh = g->dh + r0 * H;
+        float *dh = g->dh + r0 * H, *bs = g->bsum + (size_t)i * H4;
         memset(dh, 0, sizeof(float) * rows * H);
+        memset(bs, 0, sizeof(float) * H4);
         for (size_t t = T; t-- > 0;) {
             for (size_t b = r0; b < r1; b++) {
                 const float *hp = t ? out + (b * T + t - 1) * H : h0 ? h0 + b * H : g->zero;
                 float *s = g->S + (b * T + t) * H4;
                 step_backward(g->dh + b * H, s, dout + (b * T + t) * ld_dout, hp, H);
+#pragma omp simd
+                for (size_t j = 0; j < H4; j++)
+                    bs[j] += s[j];
                 if (g->prec == DDSP_PREC_BF16) nn_bf16_row(row_of(g->D, es, b * T + t, H4), s, H4);
             }
             if (t == 0 && !want_dh0) break; /* dL/dh0 not wanted */
@@ -298,11 +307,16 @@ void ddsp_gru_backward(ddsp_gru *g, float *din, size_t ld_din, int din_acc, floa
             nn_mm(g->nn, &s0, dU, g->hb, g->D, NULL);
         }
     }
-    /* biases: db_rec += sum dGh = S[:, 0:3H]; db_in += sum dGi = S[:, 0:2H] and S[:, 3H:4H] */
-    if (db_rec) ddsp_nn_colsum_acc(db_rec, g->S, BT, H3, H4);
-    if (db_in) {
-        ddsp_nn_colsum_acc(db_in, g->S, BT, H2, H4);
-        ddsp_nn_colsum_acc(db_in + H2, g->S + H3, BT, H, H4);
+    /* biases: db_rec += sum dGh = S[:, 0:3H]; db_in += sum dGi = S[:, 0:2H] and S[:, 3H:4H],
+     * from the threads' sums in thread order */
+    for (int i = 0; i < p.n; i++) {
+        const float *bs = g->bsum + (size_t)i * H4;
+        for (size_t j = 0; j < H3 && db_rec; j++)
+            db_rec[j] += bs[j];
+        for (size_t j = 0; j < H2 && db_in; j++)
+            db_in[j] += bs[j];
+        for (size_t j = 0; j < H && db_in; j++)
+            db_in[H2 + j] += bs[H3 + j];
     }
     /* dW += x^T dGi and din = dGi W^T, dGi split as D[:, 0:2H] and D[:, 3H:4H] */
     const void *D3 = (const char *)g->D + es * H3;

@@ -6,7 +6,10 @@
  * sgemm, and oneDNN in fp32 and bf16: the ceilings of the two precisions), and the peak
  * resident memory.
  *   bench_train [--batch B] [--steps K] [--warmup W] [--model full|small] [--reverb]
- *               [--precision fp32|bf16]
+ *               [--precision fp32|bf16] [--phases]
+ * --phases: afterwards, the median split of a step into decoder forward, decoder backward,
+ * the rest of the batch (noise, synth, loss and their backward) and the update (norm, clip,
+ * Adam), the decoder timed on its own activations.
  * threads: OMP_NUM_THREADS (ddsp_nn_threads_init). Unknown options are errors (exit 2). */
 #include "ddsp/model.h"
 #include "ddsp/nn.h"
@@ -16,7 +19,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,8 @@ static double gemm_gflops(int prec) {
 
 static int usage(const char *bad) {
     fprintf(stderr, "bench_train: %s '%s'\nusage: bench_train [--batch B] [--steps K] "
-                    "[--warmup W] [--model full|small] [--reverb] [--precision fp32|bf16]\n",
+                    "[--warmup W] [--model full|small] [--reverb] [--precision fp32|bf16] "
+                    "[--phases]\n",
             "unknown option or missing value", bad);
     return 2;
 }
@@ -73,10 +76,11 @@ static int usage(const char *bad) {
 int main(int argc, char **argv) {
     size_t B = 4, steps = 7, warmup = 2;
     const char *model = "full";
-    int reverb = 0;
+    int reverb = 0, phases = 0;
     ddsp_precision prec = DDSP_PREC_FP32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reverb")) reverb = 1;
+        else if (!strcmp(argv[i], "--phases")) phases = 1;
         else if (i + 1 < argc && !strcmp(argv[i], "--batch")) B = (size_t)atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = (size_t)atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) warmup = (size_t)atol(argv[++i]);
@@ -94,6 +98,9 @@ int main(int argc, char **argv) {
     const ddsp_precision want = prec;
     prec = ddsp_nn_precision_resolve(want, why, sizeof why);
     if (why[0]) fprintf(stderr, "bench_train: %s\n", why);
+    /* the ceilings first, so their buffers are gone before training allocates */
+    const double gf = gemm_gflops(-1), gf32 = gemm_gflops(DDSP_PREC_FP32),
+                 gf16 = gemm_gflops(DDSP_PREC_BF16);
     const size_t F = 1000, N = 64000;
     ddsp_model_config mc;
     if (ddsp_model_config_preset(&mc, model)) {
@@ -134,8 +141,6 @@ int main(int argc, char **argv) {
             x[b * N + i] = (float)(0.1 * sin(ph) + 0.05 * sin(2 * ph));
         }
     }
-    const double gf = gemm_gflops(-1), gf32 = gemm_gflops(DDSP_PREC_FP32),
-                 gf16 = gemm_gflops(DDSP_PREC_BF16);
     double *times = malloc(sizeof(double) * (steps + warmup));
     double loss0 = 0.0, loss1 = 0.0;
     for (size_t s = 0; s < warmup + steps; s++) {
@@ -162,6 +167,38 @@ int main(int argc, char **argv) {
            model, ddsp_precision_name(prec), B, ddsp_nn_threads(), reverb, steps, med, mn,
            (double)B * 4.0 / med, flop / 1e9, flop / med / 1e9, gf, gf32, gf16,
            ru.ru_maxrss / 1024.0, loss0, loss1, openblas_get_corename());
+    if (phases) {
+        const size_t K = ddsp_synth_n_controls(&mc.synth);
+        ddsp_model_acts *a = ddsp_model_acts_init(&m, B, F);
+        float *d_raw = ddsp_alloc(sizeof(float) * B * F * K);
+        ddsp_rng_uniform(d_raw, B * F * K, 77, 0, -1e-3f, 1e-3f);
+        double *t[5];
+        for (int k = 0; k < 5; k++) t[k] = malloc(sizeof(double) * steps);
+        for (size_t s = 0; s < steps; s++) {
+            double t0 = ddsp_now();
+            ddsp_model_zero_grad(&m);
+            ddsp_trainer_step(tr, NULL, f0, ld, x, ids, B, 1, s, 1, 1.0f);
+            const double t1 = ddsp_now();
+            const double gn = ddsp_grad_norm(m.grads, m.n_params);
+            ddsp_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
+            ddsp_adam_update(&o, m.params, m.grads);
+            const double t2 = ddsp_now();
+            ddsp_decoder_forward(&m, a, f0, ld, B);
+            const double t3 = ddsp_now();
+            ddsp_decoder_backward(&m, a, d_raw, B);
+            const double t4 = ddsp_now();
+            t[0][s] = t3 - t2, t[1][s] = t4 - t3, t[2][s] = (t1 - t0) - (t4 - t2);
+            t[3][s] = t2 - t1, t[4][s] = t2 - t0;
+        }
+        for (int k = 0; k < 5; k++) qsort(t[k], steps, sizeof(double), cmp_double);
+        printf("phases precision=%s threads=%d decoder_fwd_s=%.4f decoder_bwd_s=%.4f "
+               "noise_synth_loss_s=%.4f update_s=%.4f step_s=%.4f\n",
+               ddsp_precision_name(prec), ddsp_nn_threads(), t[0][steps / 2], t[1][steps / 2],
+               t[2][steps / 2], t[3][steps / 2], t[4][steps / 2]);
+        for (int k = 0; k < 5; k++) free(t[k]);
+        ddsp_free(d_raw);
+        ddsp_model_acts_free(a);
+    }
     ddsp_trainer_free(tr);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);
