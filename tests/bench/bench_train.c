@@ -18,6 +18,7 @@
 #include "ddsp/util.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,11 +66,21 @@ static double gemm_gflops(int prec) {
     return 2.0 * n * n * (double)n / best / 1e9;
 }
 
-static int usage(const char *bad) {
-    fprintf(stderr, "bench_train: %s '%s'\nusage: bench_train [--batch B] [--steps K] "
-                    "[--warmup W] [--model full|small] [--reverb] [--precision fp32|bf16] "
-                    "[--phases]\n",
-            "unknown option or missing value", bad);
+/* *v = s as a whole decimal number in [lo, hi]: 0, or -1 (not a number, out of range). */
+static int count(const char *s, size_t lo, size_t hi, size_t *v) {
+    char *end;
+    errno = 0;
+    const unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || x < lo || x > hi) return -1;
+    *v = (size_t)x;
+    return 0;
+}
+
+static int usage(const char *bad) { /* one line on stderr, exit status 2 */
+    fprintf(stderr, "bench_train: unknown option, missing value or number out of range '%s' "
+                    "(usage: bench_train [--batch B] [--steps K] [--warmup W] "
+                    "[--model full|small] [--reverb] [--precision fp32|bf16] [--phases])\n",
+            bad);
     return 2;
 }
 
@@ -81,9 +92,13 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reverb")) reverb = 1;
         else if (!strcmp(argv[i], "--phases")) phases = 1;
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) B = (size_t)atol(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = (size_t)atol(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) warmup = (size_t)atol(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) {
+            if (count(argv[++i], 1, 4096, &B)) return usage(argv[i]);
+        } else if (i + 1 < argc && !strcmp(argv[i], "--steps")) {
+            if (count(argv[++i], 1, 100000, &steps)) return usage(argv[i]);
+        } else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) {
+            if (count(argv[++i], 0, 100000, &warmup)) return usage(argv[i]);
+        }
         else if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--precision")) {
             if (ddsp_precision_parse(argv[++i], &prec)) {
@@ -92,7 +107,6 @@ int main(int argc, char **argv) {
             }
         } else return usage(argv[i]);
     }
-    if (B < 1 || steps < 1) return usage("--batch/--steps must be >= 1");
     ddsp_nn_threads_init(0);
     char why[256];
     const ddsp_precision want = prec;
