@@ -127,7 +127,13 @@ void ddsp_model_free(ddsp_model *m) {
 }
 
 void ddsp_model_zero_grad(ddsp_model *m) {
-    memset(m->grads, 0, sizeof(float) * m->n_params);
+    /* 19 MB for the full model: split over the threads (one core's stores do not fill the
+     * memory bandwidth) */
+    enum { CHUNK = 1 << 16 };
+    const size_t n = m->n_params, nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (nc > 1)
+    for (size_t c = 0; c < nc; c++)
+        memset(m->grads + c * CHUNK, 0, sizeof(float) * (c + 1 < nc ? CHUNK : n - c * CHUNK));
 }
 
 const ddsp_tensor *ddsp_model_tensor(const ddsp_model *m, const char *name) {
