@@ -321,7 +321,7 @@ lifecycle)
   wait_rows "$work/d/train.csv" 1 "$work/d.log"
   kill -KILL $bg; wait $bg 2>/dev/null || true; bg=
   out=$(cd / && "$ddsp" train --resume "$work/d" --steps 2 2>&1) || { echo "$out"; fail "4: resume failed"; }
-  echo "$out" | grep -q "train: small model .* loss l1, run folder" && echo "$out" | grep -q "no checkpoint yet" ||
+  echo "$out" | grep -q "train: small model .* loss l1, decoder fp32, run folder" && echo "$out" | grep -q "no checkpoint yet" ||
     { echo "$out"; fail "4: the resumed run did not keep its settings"; }
   [ -f "$(ck "$work/d" 2)" ] || fail "4: no checkpoint after the resume"
   echo "4 ok: a run killed before its first checkpoint resumed with model small, loss l1 from /"

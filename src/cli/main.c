@@ -1,5 +1,6 @@
 /* `ddsp` — one executable, one subcommand per pipeline stage. */
 #include "cli/cli.h"
+#include "ddsp/nn.h"
 #include "ddsp/util.h"
 
 #include <errno.h>
@@ -138,6 +139,8 @@ int main(int argc, char **argv) {
     /* a signal removes the outputs being written (train has its own handling: it finishes
      * the step and checkpoints) */
     if (strcmp(c, "train")) ddsp_tmp_signals();
+    /* threads for OpenMP, oneDNN and OpenBLAS, once, before any command computes */
+    ddsp_nn_threads_init(0);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ddsp: unknown command '%s' (see ddsp --help)\n", c);

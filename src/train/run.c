@@ -292,8 +292,8 @@ static int check_request_settings(const ddsp_run_settings *s) {
     mc.ld_range = s->ld_range;
     mc.synth.reverb = s->reverb;
     if (ddsp_model_config_check(&mc)) return DDSP_RUN_REFUSED;
-    if (strcmp(s->precision, "fp32"))
-        return ddsp_error("precision '%s' is not available (fp32)", s->precision), DDSP_RUN_REFUSED;
+    ddsp_precision prec;
+    if (ddsp_precision_parse(s->precision, &prec)) return DDSP_RUN_REFUSED;
     if (s->batch < 1 || s->batch > 4096) return ddsp_error("batch %lld not in 1..4096", (long long)s->batch), DDSP_RUN_REFUSED;
     return DDSP_OK;
 }
@@ -452,6 +452,17 @@ static int open_data(ddsp_run *r, const ddsp_run_request *q) {
 }
 
 /* Model, optimiser, loss: from the checkpoint, or new from the settings. */
+/* The decoder's products: bf16 only where the CPU multiplies it natively (else fp32 and a
+ * note; the run's setting stays what was asked, so a resume on such a CPU asks again). */
+static int set_precision(ddsp_run *r) {
+    ddsp_precision prec = DDSP_PREC_FP32;
+    char note[256] = "";
+    if (ddsp_precision_parse(r->s.precision, &prec)) return DDSP_ERR;
+    prec = ddsp_nn_precision_resolve(prec, note, sizeof note);
+    if (note[0]) LOG0("note: %s", note);
+    return ddsp_model_set_precision(&r->m, prec);
+}
+
 static int open_model(ddsp_run *r, const char *ckpt) {
     if (ckpt) {
         ddsp_ckpt_state st;
@@ -520,7 +531,7 @@ int ddsp_run_open(ddsp_run **out, const ddsp_run_request *q, const ddsp_dist *d)
     }
     r->s = dc->s;
     r->resumed = dc->mode != 0;
-    ok = open_model(r, dc->mode == 1 ? dc->ckpt : NULL) == DDSP_OK;
+    ok = open_model(r, dc->mode == 1 ? dc->ckpt : NULL) == DDSP_OK && set_precision(r) == DDSP_OK;
     ok = ok && open_data(r, q) == DDSP_OK;
     if (ddsp_dist_any(d, !ok)) {
         free(dc);

@@ -229,14 +229,13 @@ int ddsp_run_train(ddsp_run *r) {
     ddsp_run_summary *sum = &r->sum;
     char lname[1024];
     LOG0("train: %s model (%zu parameters), %lld train / %lld validation examples of %.2f s, "
-         "global batch %lld on %d rank(s) x %d thread(s), steps %lld -> %lld, loss %s, run folder "
-         "%s (run %s)",
+         "global batch %lld on %d rank(s) x %d thread(s), steps %lld -> %lld, loss %s, decoder %s, "
+         "run folder %s (run %s)",
          r->s.model, r->m.n_weights, (long long)ds->n_train, (long long)ds->n_valid,
          (double)r->N / ds->sample_rate, (long long)r->s.batch, r->d.size, omp_get_max_threads(),
          (long long)r->step, (long long)r->s.steps,
-         ddsp_loss_describe(&r->lc, lname, sizeof lname), r->s.run_dir, r->s.run_id);
-    char blas_hint[512];
-    if (ddsp_nn_blas_advice(blas_hint, sizeof blas_hint)) LOG0("note: %s", blas_hint);
+         ddsp_loss_describe(&r->lc, lname, sizeof lname), ddsp_precision_name(r->m.prec),
+         r->s.run_dir, r->s.run_id);
     progress pg = {.t0 = ddsp_now()};
     pg.el0 = r->hist.n ? r->hist.elapsed_s[r->hist.n - 1] : 0.0;
     pg.last_log = pg.t0;
