@@ -30,7 +30,7 @@ static void features(float *f0, float *ld, size_t n) {
 /* L = sum raw * R for the decoder alone */
 static double decoder_loss(const ddsp_model *m, ddsp_model_acts *a, const float *f0,
                            const float *ld, const float *R, size_t n, size_t B) {
-    const float *raw = ddsp_decoder_forward(m, a, f0, ld, B);
+    const float *raw = ddsp_model_forward(m, a, f0, ld, B);
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += (double)raw[i] * R[i];
     return s;
@@ -80,7 +80,7 @@ static void fd_direction(ddsp_model *m, const ddsp_tensor *t, double (*loss)(voi
                          double tol) {
     float *p = m->params + t->offset;
     const float *g = m->grads + t->offset;
-    const double gn = ddsp_grad_norm(g, t->size);
+    const double gn = ddsp_optim_grad_norm(g, t->size);
     if (gn == 0.0) return;
     float *save = malloc(sizeof(float) * t->size);
     memcpy(save, p, sizeof(float) * t->size);
@@ -155,8 +155,8 @@ static float *full_decoder(ddsp_precision p, int round_w, size_t F, float **g, f
     ddsp_model_acts *a = ddsp_model_acts_init(&m, B, F);
     DDSP_ASSERT(a != NULL, "%s", ddsp_last_error());
     ddsp_model_zero_grad(&m);
-    memcpy(raw, ddsp_decoder_forward(&m, a, f0, ld, B), sizeof(float) * n);
-    ddsp_decoder_backward(&m, a, R, B);
+    memcpy(raw, ddsp_model_forward(&m, a, f0, ld, B), sizeof(float) * n);
+    ddsp_model_backward(&m, a, R, B);
     *g = malloc(sizeof(float) * m.n_params);
     memcpy(*g, m.grads, sizeof(float) * m.n_params);
     if (w) {
@@ -292,8 +292,8 @@ int main(void) {
     ddsp_model_acts *a = ddsp_model_acts_init(&m, B, F);
     CHECK(a != NULL, "acts");
     ddsp_model_zero_grad(&m);
-    ddsp_decoder_forward(&m, a, f0, ld, B);
-    ddsp_decoder_backward(&m, a, R, B);
+    ddsp_model_forward(&m, a, f0, ld, B);
+    ddsp_model_backward(&m, a, R, B);
     ctx_t cx = {.m = &m, .a = a, .f0 = f0, .ld = ld, .R = R, .n = n, .B = B};
     for (int i = 0; i < m.n_tensors; i++) fd_tensor(&m, &m.tensors[i], ctx_decoder_loss, &cx, 1e-2);
 
@@ -351,9 +351,9 @@ int main(void) {
     ddsp_adam o;
     CHECK(ddsp_adam_init(&o, &ac, 2) == DDSP_OK, "adam");
     float p[2] = {1.0f, -2.0f}, g[2] = {3.0f, 4.0f};
-    const double norm = ddsp_grad_norm(g, 2);
+    const double norm = ddsp_optim_grad_norm(g, 2);
     CHECK(fabs(norm - 5.0) < 1e-12, "norm %g", norm);
-    ddsp_clip_grads(g, 2, norm, 3.0);
+    ddsp_optim_clip_grads(g, 2, norm, 3.0);
     CHECK(fabs(g[0] - 3.0 * 3.0 / (5.0 + 1e-6)) < 1e-6 && fabs(g[1] - 4.0 * 3.0 / (5.0 + 1e-6)) < 1e-6,
           "clip to norm 3: %g %g", g[0], g[1]);
     ddsp_adam_update(&o, p, g);

@@ -179,11 +179,11 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
     o.step = STEPS;
     *n_tensors = m.n_tensors, *n_weights = m.n_weights;
 
-    ddsp_history h = {0};
+    ddsp_ckpt_history h = {0};
     for (int s = 1; s <= STEPS; s++) {
         const double loss = 8.0 + 10.0 * exp(-s / 40.0) + 0.4 * sin(s * 1.7);
-        ddsp_history_add(&h, s, loss, 5.0, 3e-4, 20.0, 0.5 * s);
-        if (s % 20 == 0) ddsp_history_add_valid(&h, s, loss + 0.5);
+        ddsp_ckpt_history_add(&h, s, loss, 5.0, 3e-4, 20.0, 0.5 * s);
+        if (s % 20 == 0) ddsp_ckpt_history_add_valid(&h, s, loss + 0.5);
     }
     static float audio[2][MON_N], logmag[2][MON_F * MON_K];
     for (int e = 0; e < 2; e++) {
@@ -225,7 +225,7 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
                            .stat_values = stat_values,
                            .n_stats = 2};
     int rc = ddsp_ckpt_write(path, &m, &o, &lc, &info);
-    ddsp_history_free(&h);
+    ddsp_ckpt_history_free(&h);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);
     return rc;

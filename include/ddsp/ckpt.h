@@ -68,12 +68,12 @@ typedef struct {
     int64_t nv, vcap;
     int64_t *valid_step;
     double *valid_loss;
-} ddsp_history;
+} ddsp_ckpt_history;
 
-int ddsp_history_add(ddsp_history *h, int64_t step, double loss, double grad_norm, double lr,
+int ddsp_ckpt_history_add(ddsp_ckpt_history *h, int64_t step, double loss, double grad_norm, double lr,
                      double audio_s_per_s, double elapsed_s);
-int ddsp_history_add_valid(ddsp_history *h, int64_t step, double loss);
-void ddsp_history_free(ddsp_history *h);
+int ddsp_ckpt_history_add_valid(ddsp_ckpt_history *h, int64_t step, double loss);
+void ddsp_ckpt_history_free(ddsp_ckpt_history *h);
 
 /* One monitoring example for /spectrograms (buffers borrowed for the write). */
 typedef struct {
@@ -91,7 +91,7 @@ typedef struct {
 
 typedef struct {
     ddsp_ckpt_state state;
-    const ddsp_history *history;     /* may be NULL */
+    const ddsp_ckpt_history *history;     /* may be NULL */
     const ddsp_ckpt_monitor *monitor; /* n_monitor entries, may be NULL */
     int n_monitor;
     size_t monitor_N, monitor_F, monitor_K;
@@ -114,7 +114,7 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
  * naming the file and the problem (not a checkpoint, version, missing tensor, wrong shape,
  * non-finite values). */
 int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
-                   ddsp_history *history, ddsp_loss_config *loss, int import_wisdom);
+                   ddsp_ckpt_history *history, ddsp_loss_config *loss, int import_wisdom);
 
 /* The run settings a checkpoint's /config records (version 1 files: those they have, the
  * rest defaults; run_id ""). DDSP_OK or DDSP_ERR naming the file and the field. */
@@ -154,7 +154,7 @@ typedef struct {
     size_t bins, frames[DDSP_CKPT_VIEW_MAX];
     int64_t example[DDSP_CKPT_VIEW_MAX]; /* the dataset row, -1 unknown */
     float *target[DDSP_CKPT_VIEW_MAX], *recon[DDSP_CKPT_VIEW_MAX];
-    ddsp_history hist;
+    ddsp_ckpt_history hist;
 } ddsp_ckpt_view;
 int ddsp_ckpt_read_view(const char *path, int max_examples, ddsp_ckpt_view *v);
 void ddsp_ckpt_view_free(ddsp_ckpt_view *v);

@@ -29,7 +29,7 @@ void ddsp_dist_single(ddsp_dist *d);
 /* Finalize MPI if this process started it. */
 void ddsp_dist_finalize(void);
 /* One line for an MPI error code (for messages). */
-const char *ddsp_mpi_strerror(int err);
+const char *ddsp_dist_strerror(int err);
 /* Abort every rank with exit code `code` (use when one rank fails where the others would
  * wait in a collective). Never returns. */
 void ddsp_dist_abort(const ddsp_dist *d, int code) __attribute__((noreturn));

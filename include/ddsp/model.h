@@ -99,15 +99,15 @@ void ddsp_model_acts_free(ddsp_model_acts *a);
  * backward needs in a. The returned pointer is owned by a. In bf16 it first rounds the
  * master weights to their bf16 copy (once per forward: ~2 ms for the full model), so it
  * always runs the current params. */
-const float *ddsp_decoder_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
+const float *ddsp_model_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
                                   const float *loudness_db, size_t B);
 /* The same, with the GRU started from h0 (B, G) instead of zeros (NULL: zeros) and its final
  * state copied to h_final (B, G) when non-NULL: chunked inference carries the state across
  * chunk borders, so chunks give the one-shot result. (Backward assumes h0 = NULL.) */
-const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
+const float *ddsp_model_forward_state(const ddsp_model *m, ddsp_model_acts *a,
                                         const float *f0_hz, const float *loudness_db, size_t B,
                                         const float *h0, float *h_final);
 /* Parameter gradients += dL/dparams given d_raw (B, F, n_controls), for the last forward. */
-void ddsp_decoder_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B);
+void ddsp_model_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B);
 
 #endif

@@ -25,7 +25,7 @@ static int grow(void **p, size_t elem, int64_t cap) {
     return DDSP_OK;
 }
 
-int ddsp_history_add(ddsp_history *h, int64_t step, double loss, double grad_norm, double lr,
+int ddsp_ckpt_history_add(ddsp_ckpt_history *h, int64_t step, double loss, double grad_norm, double lr,
                      double audio_s_per_s, double elapsed_s) {
     if (h->n == h->cap) {
         const int64_t c = h->cap ? 2 * h->cap : 1024;
@@ -41,7 +41,7 @@ int ddsp_history_add(ddsp_history *h, int64_t step, double loss, double grad_nor
     return DDSP_OK;
 }
 
-int ddsp_history_add_valid(ddsp_history *h, int64_t step, double loss) {
+int ddsp_ckpt_history_add_valid(ddsp_ckpt_history *h, int64_t step, double loss) {
     if (h->nv == h->vcap) {
         const int64_t c = h->vcap ? 2 * h->vcap : 64;
         if (grow((void **)&h->valid_step, sizeof(int64_t), c) || grow((void **)&h->valid_loss, 8, c))
@@ -53,7 +53,7 @@ int ddsp_history_add_valid(ddsp_history *h, int64_t step, double loss) {
     return DDSP_OK;
 }
 
-void ddsp_history_free(ddsp_history *h) {
+void ddsp_ckpt_history_free(ddsp_ckpt_history *h) {
     if (!h) return;
     free(h->step), free(h->train_loss), free(h->grad_norm), free(h->lr);
     free(h->audio_s_per_s), free(h->elapsed_s), free(h->valid_step), free(h->valid_loss);
@@ -224,8 +224,8 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         if (rc) return DDSP_ERR;
     }
 
-    const ddsp_history *h = info->history;
-    const ddsp_history empty = {0};
+    const ddsp_ckpt_history *h = info->history;
+    const ddsp_ckpt_history empty = {0};
     if (!h) h = &empty;
     if (write_1d(f, "history/step", H5T_STD_I64LE, H5T_NATIVE_INT64, h->step, h->n) ||
         write_1d(f, "history/train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->train_loss, h->n) ||
@@ -513,7 +513,7 @@ static int read_1d(hid_t f, const char *path, const char *name, hid_t mtype, siz
     return DDSP_OK;
 }
 
-int ckpt_read_history(hid_t f, const char *path, ddsp_history *h) {
+int ckpt_read_history(hid_t f, const char *path, ddsp_ckpt_history *h) {
     memset(h, 0, sizeof *h);
     int64_t n[6], nv[2];
     int rc = 0;
@@ -526,13 +526,13 @@ int ckpt_read_history(hid_t f, const char *path, ddsp_history *h) {
     rc |= read_1d(f, path, "history/valid_step", H5T_NATIVE_INT64, 8, (void **)&h->valid_step, &nv[0]);
     rc |= read_1d(f, path, "history/valid_loss", H5T_NATIVE_DOUBLE, 8, (void **)&h->valid_loss, &nv[1]);
     if (rc) {
-        ddsp_history_free(h);
+        ddsp_ckpt_history_free(h);
         return DDSP_ERR;
     }
     for (int i = 1; i < 6; i++)
         if (n[i] != n[0]) rc = 1;
     if (rc || nv[0] != nv[1]) {
-        ddsp_history_free(h);
+        ddsp_ckpt_history_free(h);
         return ddsp_error("%s: /history datasets have different lengths", path);
     }
     /* realloc'd arrays: capacity is their current length */
@@ -589,7 +589,7 @@ int ckpt_read_model_config(hid_t f, hid_t g, const char *path, ddsp_model_config
 }
 
 int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
-                   ddsp_history *history, ddsp_loss_config *loss_out, int import_wisdom) {
+                   ddsp_ckpt_history *history, ddsp_loss_config *loss_out, int import_wisdom) {
     memset(m, 0, sizeof *m);
     if (o) memset(o, 0, sizeof *o);
     if (history) memset(history, 0, sizeof *history);
@@ -720,7 +720,7 @@ cleanup:
     if (rc != DDSP_OK) {
         ddsp_model_free(m);
         if (o) ddsp_adam_free(o);
-        if (history) ddsp_history_free(history);
+        if (history) ddsp_ckpt_history_free(history);
     }
     return rc;
 }

@@ -17,7 +17,7 @@ int ckpt_read_model_config(hid_t f, hid_t g, const char *path, ddsp_model_config
 int ckpt_get_i(hid_t g, const char *path, const char *name, int *v);
 int ckpt_get_d(hid_t g, const char *path, const char *name, double *v);
 /* /history into h (absent: empty). */
-int ckpt_read_history(hid_t f, const char *path, ddsp_history *h);
+int ckpt_read_history(hid_t f, const char *path, ddsp_ckpt_history *h);
 /* The run settings as typed attributes (a: room for 24) / read back from obj and range-checked
  * (where: "/config" or "run.h5", for messages). */
 int ckpt_settings_attrs(const ddsp_run_settings *s, ddsp_h5_attr *a);

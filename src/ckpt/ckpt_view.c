@@ -78,6 +78,6 @@ done:
 
 void ddsp_ckpt_view_free(ddsp_ckpt_view *v) {
     for (int k = 0; k < DDSP_CKPT_VIEW_MAX; k++) ddsp_free(v->target[k]), ddsp_free(v->recon[k]);
-    ddsp_history_free(&v->hist);
+    ddsp_ckpt_history_free(&v->hist);
     memset(v, 0, sizeof *v);
 }

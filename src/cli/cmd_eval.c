@@ -131,7 +131,7 @@ int cmd_eval(int argc, char **argv) {
     float *y = NULL, *audio = NULL, *f0 = NULL, *ld = NULL, *conf = NULL;
     int64_t *ids = NULL, *sel = NULL;
     row_t *rows = NULL;
-    ddsp_history hist;
+    ddsp_ckpt_history hist;
     memset(&im, 0, sizeof im);
     memset(&ds, 0, sizeof ds);
     memset(&hist, 0, sizeof hist);
@@ -325,7 +325,7 @@ cleanup:
         unlink(csv_tmp);
         ddsp_tmp_forget(csv_tmp);
     }
-    ddsp_history_free(&hist);
+    ddsp_ckpt_history_free(&hist);
     free(rows), free(ids), free(sel);
     ddsp_free(y), ddsp_free(audio), ddsp_free(f0), ddsp_free(ld), ddsp_free(conf);
     ddsp_mss_free(mss);

@@ -152,7 +152,7 @@ int cmd_jacobian(int argc, char **argv) {
             goto done;
         }
         memcpy(f0, ft.f0_hz, sizeof(float) * F);
-        memcpy(raw, ddsp_decoder_forward(&im.m, acts, ft.f0_hz, ft.loudness_db, 1),
+        memcpy(raw, ddsp_model_forward(&im.m, acts, ft.f0_hz, ft.loudness_db, 1),
                sizeof(float) * F * C);
     }
     if (!noise) {

@@ -306,7 +306,7 @@ static int collect(const char *path, insp_ckpt *s) {
     ddsp_model m;
     ddsp_adam o;
     ddsp_ckpt_state st;
-    ddsp_history h;
+    ddsp_ckpt_history h;
     ddsp_loss_config loss;
     const int want_loss = insp_find_attr(&s->config, "loss_type") != NULL;
     if (ddsp_ckpt_read(path, &m, s->has_opt ? &o : NULL, s->has_state ? &st : NULL,
@@ -316,7 +316,7 @@ static int collect(const char *path, insp_ckpt *s) {
                  s->has_opt ? " + Adam state" : "");
         ddsp_model_free(&m);
         if (s->has_opt) ddsp_adam_free(&o);
-        if (s->has_hist) ddsp_history_free(&h);
+        if (s->has_hist) ddsp_ckpt_history_free(&h);
     } else {
         insp_reader_fails(&s->pr, path, "checkpoint", s->load_msg, sizeof s->load_msg);
     }

@@ -393,12 +393,12 @@ static void stack_backward(ddsp_model *m, ddsp_model_acts *a, layer_acts *la, co
     }
 }
 
-const float *ddsp_decoder_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
+const float *ddsp_model_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
                                   const float *loudness_db, size_t B) {
-    return ddsp_decoder_forward_state(m, a, f0_hz, loudness_db, B, NULL, NULL);
+    return ddsp_model_forward_state(m, a, f0_hz, loudness_db, B, NULL, NULL);
 }
 
-const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
+const float *ddsp_model_forward_state(const ddsp_model *m, ddsp_model_acts *a,
                                         const float *f0_hz, const float *loudness_db, size_t B,
                                         const float *h0, float *h_final) {
     DDSP_ASSERT(B >= 1 && B <= a->max_B, "decoder batch %zu not in 1..%zu", B, a->max_B);
@@ -433,7 +433,7 @@ const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
     return a->raw;
 }
 
-void ddsp_decoder_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B) {
+void ddsp_model_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B) {
     DDSP_ASSERT(a->prec == m->prec, "decoder: activations made for another precision");
     const size_t M = B * a->F, C = (size_t)m->cfg.hidden, G = (size_t)m->cfg.gru_units;
     const size_t K = ddsp_synth_n_controls(&m->cfg.synth), CAT = 2 * C + G;

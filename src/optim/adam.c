@@ -50,7 +50,7 @@ void ddsp_adam_free(ddsp_adam *o) {
     memset(o, 0, sizeof *o);
 }
 
-double ddsp_grad_norm(const float *g, size_t n) {
+double ddsp_optim_grad_norm(const float *g, size_t n) {
     /* A fixed split into CHUNKS parts, each summed in its own order (a simd reduction: lanes
      * in parallel, combined in an order fixed by the compiled code), then the parts in order:
      * the same value for any thread count. One dependent add per element (the former
@@ -70,7 +70,7 @@ double ddsp_grad_norm(const float *g, size_t n) {
     return sqrt(total);
 }
 
-float ddsp_clip_grads(float *g, size_t n, double norm, double clip_norm) {
+float ddsp_optim_clip_grads(float *g, size_t n, double norm, double clip_norm) {
     if (!(clip_norm > 0.0)) return 1.0f;
     const double coef = clip_norm / (norm + 1e-6);
     if (coef >= 1.0) return 1.0f;

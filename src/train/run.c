@@ -571,7 +571,7 @@ void ddsp_run_close(ddsp_run *r) {
         ddsp_free(r->mon_target[k]), ddsp_free(r->mon_recon[k]);
         ddsp_free(r->mon_tlog[k]), ddsp_free(r->mon_rlog[k]);
     }
-    ddsp_history_free(&r->hist);
+    ddsp_ckpt_history_free(&r->hist);
     ddsp_trainer_free(r->tr);
     ddsp_adam_free(&r->opt);
     ddsp_model_free(&r->m);

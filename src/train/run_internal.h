@@ -31,7 +31,7 @@ struct ddsp_run {
     size_t N, F;
     int64_t step, epoch, pos; /* next step to run (updates done) and the data position */
     int resumed;
-    ddsp_history hist;
+    ddsp_ckpt_history hist;
     FILE *csv;                /* rank 0 */
     int lock_fd;              /* rank 0: RUN_DIR/.lock, held for the run's lifetime; -1 none */
     /* monitoring examples (rank 0): rows, target audio and log spectrograms */

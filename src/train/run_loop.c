@@ -192,8 +192,8 @@ static int record(ddsp_run *r, progress *pg, const ddsp_train_result *res, int d
     const double now = ddsp_now(), el = pg->el0 + (now - pg->t0);
     const int64_t done = r->sum.done;
     const double aps = (double)done * (double)r->s.batch * (double)r->N / r->ds.sample_rate / pg->train_s;
-    if (ddsp_history_add(&r->hist, r->step, res->loss, res->grad_norm, res->lr, aps, el) ||
-        (do_valid && ddsp_history_add_valid(&r->hist, r->step, vloss)))
+    if (ddsp_ckpt_history_add(&r->hist, r->step, res->loss, res->grad_norm, res->lr, aps, el) ||
+        (do_valid && ddsp_ckpt_history_add_valid(&r->hist, r->step, vloss)))
         return DDSP_ERR;
     if (r->csv) {
         char vs[32] = "";
@@ -246,7 +246,7 @@ int ddsp_run_train(ddsp_run *r) {
     if (ds->n_valid > 0 && r->step == 0 && r->s.valid_every > 0) {
         if (validate(r, &sum->last_valid)) goto out;
         LOG0("step 0: validation loss %.4f", sum->last_valid);
-        if (rank0 && ddsp_history_add_valid(&r->hist, 0, sum->last_valid)) failed = 1;
+        if (rank0 && ddsp_ckpt_history_add_valid(&r->hist, 0, sum->last_valid)) failed = 1;
         if (r->csv) fprintf(r->csv, "0,,%.6f,,,,0\n", sum->last_valid);
     }
     while (r->step < r->s.steps) {

@@ -79,7 +79,7 @@ double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0
                          const float *loudness_db, const float *target, const int64_t *ids,
                          size_t B, uint64_t seed, uint64_t step, int grad, float grad_scale) {
     DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
-    const float *raw = ddsp_decoder_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    const float *raw = ddsp_model_forward(t->m, t->acts, f0_hz, loudness_db, B);
     draw_noise(t, ids, B, seed, step);
     ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
     ddsp_mss_value v;
@@ -88,7 +88,7 @@ double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0
     if (grad) {
         float *d_ir = t->m->cfg.synth.reverb ? ddsp_model_grad(t->m, "reverb/ir") : NULL;
         ddsp_synth_backward(t->syn, t->d_raw, d_ir, t->d_audio, B);
-        ddsp_decoder_backward(t->m, t->acts, t->d_raw, B);
+        ddsp_model_backward(t->m, t->acts, t->d_raw, B);
     }
     if (value) *value = v;
     return v.total;
@@ -102,7 +102,7 @@ void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
                              const float *loudness_db, const int64_t *ids, size_t B,
                              uint64_t seed, uint64_t step, int parts) {
     DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
-    const float *raw = ddsp_decoder_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    const float *raw = ddsp_model_forward(t->m, t->acts, f0_hz, loudness_db, B);
     draw_noise(t, ids, B, seed, step);
     ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
     const float *src = parts == 1 ? ddsp_synth_harmonic(t->syn)
@@ -133,13 +133,13 @@ int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const f
     res->loss = lv[0];
     memcpy(res->per_scale, lv + 1, sizeof res->per_scale);
     res->stop = lv[1 + S] > 0;
-    res->grad_norm = ddsp_grad_norm(m->grads, m->n_params);
+    res->grad_norm = ddsp_optim_grad_norm(m->grads, m->n_params);
     res->lr = ddsp_adam_lr(&o->cfg, o->step);
     if (!isfinite(res->loss) || !isfinite(res->grad_norm)) {
         res->skipped = 1;
         return DDSP_OK;
     }
-    ddsp_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
+    ddsp_optim_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
     ddsp_adam_update(o, m->params, m->grads);
     return DDSP_OK;
 }

@@ -194,13 +194,13 @@ int main(int argc, char **argv) {
             ddsp_model_zero_grad(&m);
             ddsp_trainer_step(tr, NULL, f0, ld, x, ids, B, 1, s, 1, 1.0f);
             const double t1 = ddsp_now();
-            const double gn = ddsp_grad_norm(m.grads, m.n_params);
-            ddsp_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
+            const double gn = ddsp_optim_grad_norm(m.grads, m.n_params);
+            ddsp_optim_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
             ddsp_adam_update(&o, m.params, m.grads);
             const double t2 = ddsp_now();
-            ddsp_decoder_forward(&m, a, f0, ld, B);
+            ddsp_model_forward(&m, a, f0, ld, B);
             const double t3 = ddsp_now();
-            ddsp_decoder_backward(&m, a, d_raw, B);
+            ddsp_model_backward(&m, a, d_raw, B);
             const double t4 = ddsp_now();
             t[0][s] = t3 - t2, t[1][s] = t4 - t3, t[2][s] = (t1 - t0) - (t4 - t2);
             t[3][s] = t2 - t1, t[4][s] = t2 - t0;
