@@ -35,10 +35,8 @@ static const char *HELP =
     "                         report it and skip it)\n"
     "exit status: 0 ok, 1 bad input or failure (nothing written), 2 usage error.\n";
 
-static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "ddsp prepare: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see ddsp prepare --help)\n");
+static int usage_error(const char *what) {
+    cli_fail("prepare", "%s (see ddsp prepare --help)", what);
     return EXIT_USAGE;
 }
 
@@ -85,8 +83,10 @@ int cmd_prepare(int argc, char **argv) {
         } else if (!strcmp(a, "--force")) {
             c.force = 1;
         } else if (a[0] == '-' && a[1] == '-') {
+            char m[600];
+            snprintf(m, sizeof m, "unknown option '%.500s'", a);
             free(inputs);
-            return usage_error("unknown option '%s'", a);
+            return usage_error(m);
         } else {
             inputs[n_in++] = a;
         }
@@ -94,11 +94,11 @@ int cmd_prepare(int argc, char **argv) {
     }
     if (!out) {
         free(inputs);
-        return usage_error("%s", "--out DATASET.h5 is required");
+        return usage_error("--out DATASET.h5 is required");
     }
     if (n_in == 0) {
         free(inputs);
-        return usage_error("%s", "expected at least one INPUT file or folder");
+        return usage_error("expected at least one INPUT file or folder");
     }
     if (ddsp_prepare_config_check(&c)) {
         cli_fail("prepare", "%s", ddsp_last_error());

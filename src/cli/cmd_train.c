@@ -91,7 +91,7 @@ static int parse(int argc, char **argv, train_args *a) {
     {                                                                                          \
         if (r < 0) return -1;                                                                  \
         if (strlen(v) >= sizeof s->field) {                                                    \
-            fprintf(stderr, "ddsp: %s: value too long (%zu characters)\n", o, strlen(v));      \
+            cli_fail("train", "%s: value too long (%zu characters)", o, strlen(v));            \
             return -1;                                                                         \
         }                                                                                      \
         snprintf(s->field, sizeof s->field, "%s", v);                                          \
@@ -136,7 +136,7 @@ static int parse(int argc, char **argv, train_args *a) {
         } else if (!strcmp(o, "--set-aside")) {
             a->q.set_aside = 1;
         } else if (o[0] == '-' && o[1] == '-') {
-            fprintf(stderr, "ddsp train: unknown option '%s' (see ddsp train --help)\n", o);
+            cli_fail("train", "unknown option '%s' (see ddsp train --help)", o);
             return -1;
         } else {
             a->audio[a->n_audio++] = o;
@@ -148,7 +148,7 @@ static int parse(int argc, char **argv, train_args *a) {
 #undef NUM
     }
     if (s->data[0] && a->n_audio) {
-        fprintf(stderr, "ddsp train: give either --data or AUDIO files, not both\n");
+        cli_fail("train", "give either --data or AUDIO files, not both");
         return -1;
     }
     return 0;

@@ -47,11 +47,33 @@ static void on_signal(int sig) {
     }
 }
 
+/* The handler runs on an alternate stack in every thread that computes (the calling thread
+ * and OpenMP's pool, which oneDNN's kernels run on): delivered on the interrupted thread's own
+ * stack, it overwrote data that oneDNN's JIT-generated kernels keep below the stack pointer,
+ * and the heap was found corrupted a few products later (tests/train_resume.sh signal under
+ * load, ~1 run in 4, before this). Each thread's stack is set once and kept for the thread's
+ * life (the pool outlives the run). */
+static _Thread_local void *alt_stack;
+static void use_alt_stack(void) {
+    if (alt_stack) return;
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_size = 1 << 16;
+    ss.ss_sp = malloc(ss.ss_size);
+    if (ss.ss_sp && sigaltstack(&ss, NULL) == 0) alt_stack = ss.ss_sp;
+    else free(ss.ss_sp);
+}
+
 static void install_signals(ddsp_run *r) {
+    use_alt_stack();
+#pragma omp parallel
+    use_alt_stack();
     static const int sigs[3] = {SIGUSR1, SIGTERM, SIGINT};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    /* on the alternate stack (above); interrupted system calls resume */
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     ddsp_run_stop_signal = 0;
     for (int k = 0; k < 3; k++) {
