@@ -17,7 +17,7 @@ configure: deps
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 
 run: all
-	./$(BUILD)/ddsp train --out runs/demo
+	./$(BUILD)/ddsp train --resume runs/demo
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j 2
