@@ -32,9 +32,13 @@ static const char *HELP =
     "                          mel, logmel (mel-filtered magnitudes); on the whole signal:\n"
     "                          loudness (magenta's A-weighted loudness term), scat1, scat2\n"
     "                          (first/second-order time scattering; settings scat_j=12:\n"
-    "                          averaging over 2^12 samples, scat_q=8 wavelets per octave);\n"
+    "                          averaging over 2^12 samples, scat_q=8 wavelets per octave),\n"
+    "                          mfcc (torchaudio's MFCC: n_fft 2048, hop 512, 128 mels, 40\n"
+    "                          coefficients); TERM.bands=u0:u1:.. weighs a term's bands;\n"
     "                          e.g. --loss mag,logmag,delta_freq=0.5. Computed in double.\n"
-    "  --dist l1|l2            the terms' distance: mean |r| (default) or mean r^2\n"
+    "  --loss perceptual       the preset fitted to human timbre dissimilarity (ddsp timbre)\n"
+    "  --dist l1|l2|cos        the terms' distance: mean |r| (default), mean r^2, or the\n"
+    "                          cosine distance of the terms' representations\n"
     "  --log-mode add|magenta  log(S + 1e-5) (default) or magenta's safe_log\n"
     "  --scales LIST           FFT sizes, default 2048,1024,512,256,128,64\n"
     "  --overlap X             frame overlap, default 0.75 (hop = n * (1 - X) must be an integer)\n"
@@ -127,7 +131,7 @@ int cmd_loss(int argc, char **argv) {
     ddsp_mss_config cfg;
     ddsp_mss_config_default(&cfg);
     ddsp_phi_config phc;
-    int dist = 0; /* --dist: 1 or 2; 0 = as the term list says (default l1) */
+    int dist = 0; /* --dist: 1, 2 or cos; 0 = as the term list says (default l1) */
     const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
     size_t npos = 0, length = 0;
     int json = 0;
@@ -144,11 +148,11 @@ int cmd_loss(int argc, char **argv) {
             if (ddsp_mss_parse_type(&cfg, v)) goto usage_err;
         } else if ((r = cli_opt(argc, argv, &i, "--dist", &v))) {
             if (r < 0) return EXIT_USAGE;
-            if (strcmp(v, "l1") && strcmp(v, "l2")) {
-                cli_fail("loss", "unknown distance '%s' (expected l1 or l2)", v);
+            if (strcmp(v, "l1") && strcmp(v, "l2") && strcmp(v, "cos")) {
+                cli_fail("loss", "unknown distance '%s' (expected l1, l2 or cos)", v);
                 return EXIT_USAGE;
             }
-            dist = v[1] - '0';
+            dist = !strcmp(v, "cos") ? DDSP_PHI_DIST_COS : v[1] - '0';
         } else if ((r = cli_opt(argc, argv, &i, "--log-mode", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_mss_parse_log_mode(&cfg, v)) goto usage_err;
@@ -190,7 +194,7 @@ int cmd_loss(int argc, char **argv) {
     ddsp_mss *m = NULL;
     ddsp_phi *ph = NULL;
     float *grad = NULL;
-    char desc[256] = "";
+    char desc[1024] = "";
     result_t val = {ddsp_mss_type_name(cfg.type), ddsp_mss_log_mode_name(cfg.log_mode), 0, {0}};
     double per_term[DDSP_PHI_NTERMS] = {0};
     if (use_phi) val.loss_type = ddsp_phi_describe(&phc, desc, sizeof desc), val.log_mode = "add";

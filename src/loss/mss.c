@@ -158,7 +158,7 @@ int ddsp_mss_parse_type(ddsp_mss_config *c, const char *s) {
         int t = 0;
         while (t < DDSP_PHI_NTERMS && strncmp(s, ddsp_phi_term_name(t), strlen(ddsp_phi_term_name(t))))
             t++;
-        if (t == DDSP_PHI_NTERMS && !strchr(s, ',') && !strchr(s, '='))
+        if (t == DDSP_PHI_NTERMS && !strchr(s, ',') && !strchr(s, '=') && !ddsp_phi_preset(s))
             return ddsp_error("unknown loss '%s' (expected l1log, l1, l2 or spectral terms such "
                               "as mag,logmag,delta_time=0.5)",
                               s);
