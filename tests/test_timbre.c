@@ -247,6 +247,32 @@ static void check_threads_and_cache(void) {
     CHECK(ddsp_timbre_cells_read(path, &c3, &set, DDSP_TIMBRE_PHI, &other) == 1,
           "cache refused a Φ that only reweighs");
     ddsp_timbre_cells_free(&c3);
+    ddsp_phi_config sub;
+    ddsp_phi_config_default(&sub);
+    ddsp_phi_parse_terms(&sub, "mfcc,loudness,scat1,scat_j=9"); /* a subset, same padding */
+    ddsp_timbre_cells fresh;
+    CHECK(ddsp_timbre_cells_read(path, &c3, &set, DDSP_TIMBRE_PHI, &sub) == 1 &&
+              ddsp_timbre_compute(&fresh, &set, DDSP_TIMBRE_PHI, &sub, 0) == DDSP_OK,
+          "cache refused a subset of its terms");
+    for (int s = 0; s < set.n_studies; s++)
+        same &= c3.lay.n_cells == fresh.lay.n_cells &&
+                !memcmp(c3.cells[s], fresh.cells[s],
+                        sizeof(double) * c3.n_pairs[s] * c3.lay.n_cells * DDSP_CELL_N);
+    CHECK(same, "cells of a subset of the cached terms differ from computed ones");
+    ddsp_timbre_cells_free(&c3), ddsp_timbre_cells_free(&fresh);
+    ddsp_phi_parse_terms(&sub, "mfcc"); /* same padding: every pair is longer than both */
+    CHECK(ddsp_timbre_cells_read(path, &c3, &set, DDSP_TIMBRE_PHI, &sub) == 1,
+          "cache refused mfcc alone");
+    ddsp_timbre_cells_free(&c3);
+    ddsp_phi_config big;
+    ddsp_phi_config_default(&big);
+    ddsp_phi_parse_terms(&big, "mfcc,scat1,scat_j=11"); /* pads every pair to 9617 samples */
+    CHECK(ddsp_timbre_compute(&fresh, &set, DDSP_TIMBRE_PHI, &big, 0) == DDSP_OK &&
+              ddsp_timbre_cells_write(path, &fresh, &set) == DDSP_OK,
+          "%s", ddsp_last_error());
+    ddsp_timbre_cells_free(&fresh);
+    CHECK(ddsp_timbre_cells_read(path, &c3, &set, DDSP_TIMBRE_PHI, &sub) == 0,
+          "cache accepted a Φ padded otherwise");
     other.weight[DDSP_PHI_MAG] = 1.0; /* another term: other cells */
     CHECK(ddsp_timbre_cells_read(path, &c3, &set, DDSP_TIMBRE_PHI, &other) == 0,
           "cache accepted another Φ");

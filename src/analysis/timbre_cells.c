@@ -377,53 +377,79 @@ void ddsp_timbre_distances(double *d, const ddsp_timbre_cells *c, int s,
 }
 
 /* ------------------------------------------------------------------ cache file */
-/* What the cells depend on: the feature, and for a Φ the terms that are on and their
- * settings (not the weights or dist, which only combine cells). */
-static void cache_key(char *buf, size_t cap, ddsp_timbre_feature f, const ddsp_phi_config *phi) {
+/* What the cells depend on besides the terms: the feature and, for a Φ, the terms'
+ * settings (not the weights, band weights or dist, which only combine cells). */
+static void settings_key(char *buf, size_t cap, ddsp_timbre_feature f,
+                         const ddsp_phi_config *phi) {
     size_t len = (size_t)snprintf(buf, cap, "feature=%d", (int)f);
     if (f != DDSP_TIMBRE_PHI) return;
-    for (int t = 0; t < DDSP_PHI_NTERMS && len < cap; t++)
-        if (phi->weight[t] > 0.0)
-            len += (size_t)snprintf(buf + len, cap - len, ",%s", ddsp_phi_term_name(t));
-    if (len < cap)
-        len += (size_t)snprintf(buf + len, cap - len, ",scat_j=%d,scat_q=%d,overlap=%g,scales=",
-                                phi->scat_j, phi->scat_q, phi->overlap);
+    len += (size_t)snprintf(buf + len, cap - len, ",scat_j=%d,scat_q=%d,overlap=%g,scales=",
+                            phi->scat_j, phi->scat_q, phi->overlap);
     for (int s = 0; s < phi->n_scales && len < cap; s++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%d", s ? ":" : "", phi->scales[s]);
 }
 
+static void terms_key(char *buf, size_t cap, ddsp_timbre_feature f, const ddsp_phi_config *phi) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int t = 0; f == DDSP_TIMBRE_PHI && t < DDSP_PHI_NTERMS && len < cap; t++)
+        if (phi->weight[t] > 0.0)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "," : "",
+                                    ddsp_phi_term_name(t));
+}
+
 int ddsp_timbre_cells_write(const char *path, const ddsp_timbre_cells *c,
                             const ddsp_timbre_set *set) {
-    char tmp[4096], key[1024];
+    char tmp[4096], key[1024], terms[1024];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     ddsp_h5_quiet();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return ddsp_error("%s: cannot create HDF5 file", tmp);
-    cache_key(key, sizeof key, c->feature, &c->phi);
+    settings_key(key, sizeof key, c->feature, &c->phi);
+    terms_key(terms, sizeof terms, c->feature, &c->phi);
+    hid_t g = H5I_INVALID_HID;
     int rc = ddsp_h5_attr_str(f, "format", "ddsp-timbre-cells") ||
-             ddsp_h5_attr_i64(f, "format_version", 1) || ddsp_h5_attr_str(f, "key", key) ||
+             ddsp_h5_attr_i64(f, "format_version", 1) || ddsp_h5_attr_str(f, "settings", key) ||
+             ddsp_h5_attr_str(f, "terms", terms) ||
+             ddsp_h5_attr_i64(f, "min_length", (int64_t)(c->feature == DDSP_TIMBRE_PHI
+                                                             ? ddsp_phi_min_length(&c->phi)
+                                                             : 0)) ||
              ddsp_h5_attr_i64(f, "n_cells", (int64_t)c->lay.n_cells) ||
-             ddsp_h5_attr_i64(f, "n_studies", c->n_studies);
+             (g = H5Gcreate2(f, "studies", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0;
     for (int s = 0; rc == DDSP_OK && s < c->n_studies; s++) {
         const ddsp_timbre_study *st = &set->study[s];
-        char name[300];
-        snprintf(name, sizeof name, "cells_%d", s);
         const uint64_t dims[3] = {c->n_pairs[s], c->lay.n_cells, DDSP_CELL_N};
         int64_t *lens = malloc(sizeof(int64_t) * (size_t)st->n);
-        rc = !lens || ddsp_h5_write_f64(f, name, c->cells[s], 3, dims);
-        hid_t ds = rc ? H5I_INVALID_HID : H5Dopen2(f, name, H5P_DEFAULT);
+        rc = !lens || ddsp_h5_write_f64(g, st->name, c->cells[s], 3, dims);
+        hid_t ds = rc ? H5I_INVALID_HID : H5Dopen2(g, st->name, H5P_DEFAULT);
         for (int i = 0; lens && i < st->n; i++) lens[i] = (int64_t)st->len[i];
-        rc = rc || ds < 0 || ddsp_h5_attr_str(ds, "study", st->name) ||
-             ddsp_h5_attr_i64(ds, "sample_rate", st->sample_rate) ||
+        rc = rc || ds < 0 || ddsp_h5_attr_i64(ds, "sample_rate", st->sample_rate) ||
              ddsp_h5_attr_i64v(ds, "lengths", lens, (size_t)st->n);
         if (ds >= 0) H5Dclose(ds);
         free(lens);
     }
+    if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0) rc = DDSP_ERR;
     if (rc == DDSP_OK && rename(tmp, path) != 0) rc = ddsp_error("%s: cannot rename to %s", tmp, path);
     else if (rc) ddsp_error("%s: cannot write the cells", path);
     if (rc) unlink(tmp);
     return rc ? DDSP_ERR : DDSP_OK;
+}
+
+/* Does dataset ds hold study st (its sample rate and every sound's length)? */
+static int same_study(hid_t ds, const ddsp_timbre_study *st) {
+    int64_t sr = 0;
+    if (ddsp_h5_attr_get_i64(ds, "sample_rate", &sr) || sr != st->sample_rate) return 0;
+    hid_t a = H5Aopen(ds, "lengths", H5P_DEFAULT);
+    hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+    int64_t *lens = malloc(sizeof(int64_t) * (size_t)st->n);
+    int same = lens && sp >= 0 && H5Sget_simple_extent_npoints(sp) == st->n &&
+               H5Aread(a, H5T_NATIVE_INT64, lens) >= 0;
+    for (int i = 0; same && i < st->n; i++) same = lens[i] == (int64_t)st->len[i];
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    free(lens);
+    return same;
 }
 
 int ddsp_timbre_cells_read(const char *path, ddsp_timbre_cells *c, const ddsp_timbre_set *set,
@@ -433,49 +459,61 @@ int ddsp_timbre_cells_read(const char *path, ddsp_timbre_cells *c, const ddsp_ti
     ddsp_h5_quiet();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return ddsp_error("%s: not an HDF5 file", path);
-    char fmt[64] = "", key[1024] = "", want[1024];
-    int64_t ver = 0, ncell = 0, nst = 0;
-    int same = !ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) &&
-               !strcmp(fmt, "ddsp-timbre-cells") && !ddsp_h5_attr_get_i64(f, "format_version", &ver) &&
-               ver == 1 && !ddsp_h5_attr_get_str(f, "key", key, sizeof key) &&
-               !ddsp_h5_attr_get_i64(f, "n_cells", &ncell) &&
-               !ddsp_h5_attr_get_i64(f, "n_studies", &nst) && nst == set->n_studies;
-    if (!same && strcmp(fmt, "ddsp-timbre-cells")) {
+    char fmt[64] = "", key[1024] = "", want[1024], terms[1024] = "";
+    int64_t ver = 0;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, "ddsp-timbre-cells") ||
+        ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != 1) {
         H5Fclose(f);
-        return ddsp_error("%s: not a ddsp timbre cache (format '%s')", path, fmt);
+        return ddsp_error("%s: not a ddsp timbre cache (format '%s', version %lld)", path, fmt,
+                          (long long)ver);
+    }
+    settings_key(want, sizeof want, feature, phi);
+    int same = !ddsp_h5_attr_get_str(f, "settings", key, sizeof key) && !strcmp(key, want) &&
+               !ddsp_h5_attr_get_str(f, "terms", terms, sizeof terms);
+    /* the stored terms: a superset of those asked for serves them */
+    ddsp_phi_config stored = *phi;
+    memset(stored.weight, 0, sizeof stored.weight);
+    memset(stored.n_band_w, 0, sizeof stored.n_band_w);
+    for (char *save = NULL, *t = strtok_r(terms, ",", &save); same && t;
+         t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < DDSP_PHI_NTERMS && strcmp(t, ddsp_phi_term_name(k))) k++;
+        if (k < DDSP_PHI_NTERMS) stored.weight[k] = 1.0;
+    }
+    for (int t = 0; same && feature == DDSP_TIMBRE_PHI && t < DDSP_PHI_NTERMS; t++)
+        same = !(phi->weight[t] > 0.0) || stored.weight[t] > 0.0;
+    /* the pairs were padded to the stored Φ's minimum length: the same padding as ours only
+     * where no pair is shorter than either minimum */
+    int64_t min_stored = 0;
+    const size_t min_want = feature == DDSP_TIMBRE_PHI ? ddsp_phi_min_length(phi) : 0;
+    same = same && !ddsp_h5_attr_get_i64(f, "min_length", &min_stored);
+    for (int s = 0; same && (size_t)min_stored != min_want && s < set->n_studies; s++) {
+        const ddsp_timbre_study *st = &set->study[s];
+        const size_t need = (size_t)min_stored > min_want ? (size_t)min_stored : min_want;
+        for (int i = 0; same && i < st->n; i++)
+            for (int j = i + 1; same && j < st->n; j++)
+                same = (st->len[i] > st->len[j] ? st->len[i] : st->len[j]) >= need;
     }
     c->feature = feature;
+    ddsp_phi_layout from;
     if (feature == DDSP_TIMBRE_PHI) {
         c->phi = *phi;
         ddsp_phi_layout_init(&c->lay, phi);
+        ddsp_phi_layout_init(&from, &stored);
     } else {
         ref_layout(c, phi->dist);
+        from = c->lay;
     }
-    cache_key(want, sizeof want, feature, phi);
-    same = same && !strcmp(key, want) && (size_t)ncell == c->lay.n_cells;
+    hid_t g = same ? H5Gopen2(f, "studies", H5P_DEFAULT) : H5I_INVALID_HID;
     for (int s = 0; same && s < set->n_studies; s++) { /* the same studies and sounds? */
-        const ddsp_timbre_study *st = &set->study[s];
-        char name[300], sname[256] = "";
-        snprintf(name, sizeof name, "cells_%d", s);
-        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-        int64_t sr = 0;
-        same = ds >= 0 && !ddsp_h5_attr_get_str(ds, "study", sname, sizeof sname) &&
-               !strcmp(sname, st->name) && !ddsp_h5_attr_get_i64(ds, "sample_rate", &sr) &&
-               sr == st->sample_rate;
-        if (same) {
-            hid_t a = H5Aopen(ds, "lengths", H5P_DEFAULT);
-            int64_t *lens = malloc(sizeof(int64_t) * (size_t)st->n);
-            hid_t sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
-            same = lens && sp >= 0 && H5Sget_simple_extent_npoints(sp) == st->n &&
-                   H5Aread(a, H5T_NATIVE_INT64, lens) >= 0;
-            for (int i = 0; same && i < st->n; i++) same = lens[i] == (int64_t)st->len[i];
-            if (sp >= 0) H5Sclose(sp);
-            if (a >= 0) H5Aclose(a);
-            free(lens);
-        }
+        hid_t ds = H5Lexists(g, set->study[s].name, H5P_DEFAULT) > 0
+                       ? H5Dopen2(g, set->study[s].name, H5P_DEFAULT)
+                       : H5I_INVALID_HID;
+        same = ds >= 0 && same_study(ds, &set->study[s]);
         if (ds >= 0) H5Dclose(ds);
     }
     if (!same) {
+        if (g >= 0) H5Gclose(g);
         H5Fclose(f);
         memset(c, 0, sizeof *c);
         return 0;
@@ -483,19 +521,24 @@ int ddsp_timbre_cells_read(const char *path, ddsp_timbre_cells *c, const ddsp_ti
     alloc_cells(c, set);
     int rc = c->cells ? DDSP_OK : ddsp_error("out of memory");
     for (int s = 0; rc == DDSP_OK && s < set->n_studies; s++) {
-        char name[300];
-        snprintf(name, sizeof name, "cells_%d", s);
         double *data = NULL;
         uint64_t dims[8];
         int rank;
-        rc = ddsp_h5_read_f64(f, path, name, &data, dims, &rank);
-        if (rc == DDSP_OK && (rank != 3 || dims[0] != c->n_pairs[s] || dims[1] != c->lay.n_cells ||
+        rc = ddsp_h5_read_f64(g, path, set->study[s].name, &data, dims, &rank);
+        if (rc == DDSP_OK && (rank != 3 || dims[0] != c->n_pairs[s] || dims[1] != from.n_cells ||
                               dims[2] != DDSP_CELL_N))
-            rc = ddsp_error("%s: dataset %s has the wrong shape", path, name);
-        if (rc == DDSP_OK)
-            memcpy(c->cells[s], data, sizeof(double) * c->n_pairs[s] * c->lay.n_cells * DDSP_CELL_N);
+            rc = ddsp_error("%s: the cells of %s have the wrong shape", path, set->study[s].name);
+        for (size_t q = 0; rc == DDSP_OK && q < c->n_pairs[s]; q++) /* the terms asked for */
+            for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
+                const size_t nc = (size_t)c->lay.n_blocks[t] * (size_t)c->lay.n_bands[t];
+                if (!nc) continue;
+                memcpy(c->cells[s] + (q * c->lay.n_cells + c->lay.off[t]) * DDSP_CELL_N,
+                       data + (q * from.n_cells + from.off[t]) * DDSP_CELL_N,
+                       sizeof(double) * nc * DDSP_CELL_N);
+            }
         ddsp_free(data);
     }
+    H5Gclose(g);
     H5Fclose(f);
     if (rc) {
         ddsp_timbre_cells_free(c);

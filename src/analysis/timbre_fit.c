@@ -64,7 +64,9 @@ static int fit_state_init(fit_t *s, const ddsp_timbre_cells *c, const ddsp_timbr
     if (!s->feat || !s->F || !s->scale || !s->d) return ddsp_error("out of memory");
     const size_t stride = c->lay.n_cells * DDSP_CELL_N;
     for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
-        if (!c->lay.n_blocks[t]) continue;
+        /* sc divides by the first sound's norm: not symmetric, so a distance between two
+         * sounds that depends on their order (file names); not a candidate */
+        if (!c->lay.n_blocks[t] || t == DDSP_PHI_SC) continue;
         /* bands alone: where a term list can weigh them (cos, l1; not sc or one band) */
         const int nb = fc->bands && s->dist != 2 && t != DDSP_PHI_SC && c->lay.n_bands[t] > 1
                            ? c->lay.n_bands[t]

@@ -30,7 +30,8 @@ static const char *HELP =
     "                          perceptual (default mfcc)\n"
     "  --dist l1|l2|cos        each term's distance between two sounds: the L1 or L2 norm of\n"
     "                          the difference of its features, or their cosine distance (per\n"
-    "                          scale for the per-scale terms); default: the list's (l1)\n"
+    "                          scale for the per-scale terms); default l2 (cos with --fit),\n"
+    "                          or the dist= of the term list or preset\n"
     "  --ref mss|mss_avg|mfcc_avg  instead of a Φ, a feature exactly as the collection\n"
     "                          computes it (its MSS; time averages), to check the protocol\n"
     "  --studies A,B,...       only these studies\n"
@@ -52,6 +53,32 @@ static const char *HELP =
 
 static const char *ALL_TERMS =
     "mag,logmag,delta_time,delta_freq,cumsum_freq,sc,mel,logmel,loudness,scat1,scat2,mfcc";
+
+/* s as a JSON string (quotes, backslashes and control characters escaped) */
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+/* a CSV field, quoted when it holds a comma, quote or newline */
+static void csv_str(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
 
 static void print_sums_json(const ddsp_timbre_sums *s) {
     printf("{\"spearman\": %.6f, \"kendall\": %.6f, \"triplet\": %.6f, \"ndcg\": %.6f, "
@@ -75,11 +102,13 @@ static int write_csv(const char *path, const ddsp_timbre_set *set, const ddsp_ti
     fprintf(f, "study,sounds,pairs,spearman,kendall,triplet,ndcg,mae,phi\n");
     for (int s = 0; s <= set->n_studies; s++) {
         const ddsp_timbre_sums *x = s < set->n_studies ? &per[s] : all;
-        fprintf(f, "%s,%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,\"%s\"\n",
-                s < set->n_studies ? set->study[s].name : "all", x->anchors, x->pairs,
+        csv_str(f, s < set->n_studies ? set->study[s].name : "all");
+        fprintf(f, ",%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,", x->anchors, x->pairs,
                 x->spearman / (double)x->anchors, x->kendall / (double)x->anchors,
                 x->triplet / (double)x->anchors, x->ndcg / (double)x->anchors,
-                x->mae / (double)x->pairs, phi);
+                x->mae / (double)x->pairs);
+        csv_str(f, phi);
+        fputc('\n', f);
     }
     if (fclose(f) != 0) return ddsp_error("%s: write error", path);
     return DDSP_OK;
@@ -141,10 +170,8 @@ int cmd_timbre(int argc, char **argv) {
             cli_fail("timbre", "unknown distance '%s' (expected l1, l2 or cos)", dist_s);
             return EXIT_USAGE;
         }
-    } else if (fit && !(loss && (strstr(loss, "dist=") || ddsp_phi_preset(loss)))) {
-        phc.dist = DDSP_PHI_DIST_COS;
-    } else if (ref) {
-        phc.dist = 2;
+    } else if (!(loss && (strstr(loss, "dist=") || ddsp_phi_preset(loss)))) {
+        phc.dist = fit ? DDSP_PHI_DIST_COS : 2; /* the collection's L2; cos for a fit */
     }
     if (!ref && ddsp_phi_config_check(&phc)) goto usage_err;
     if (fit_max_s) {
@@ -234,19 +261,26 @@ int cmd_timbre(int argc, char **argv) {
         print_sums_json(&all);
         printf(", \"per_study\": {");
         for (int s = 0; s < set.n_studies; s++) {
-            printf("%s\"%s\": ", s ? ", " : "", set.study[s].name);
+            printf("%s", s ? ", " : "");
+            json_str(set.study[s].name);
+            printf(": ");
             print_sums_json(&per[s]);
             printf(", \"sounds\": %d, \"pairs\": %ld}", set.study[s].n, per[s].pairs);
         }
-        printf("}, \"phi\": \"%s\", \"sounds\": %ld, \"pairs\": %ld, \"seconds\": %.3f", desc,
-               n_sounds, n_pairs, cells.seconds);
+        printf("}, \"phi\": ");
+        json_str(desc);
+        printf(", \"sounds\": %ld, \"pairs\": %ld, \"seconds\": %.3f", n_sounds, n_pairs,
+               cells.seconds);
         if (fit) {
             printf(", \"fit\": {\"terms\": \"%s\", \"train_spearman\": %.6f, \"cv_spearman\": "
                    "%.6f, \"cv_per_study\": {",
                    fr.terms, fr.train_spearman, fr.cv_overall);
-            for (int s = 0; s < set.n_studies; s++)
-                printf("%s\"%s\": {\"spearman\": %.6f, \"terms\": \"%s\"}", s ? ", " : "",
-                       set.study[s].name, fr.cv_spearman[s], fr.cv_terms[s]);
+            for (int s = 0; s < set.n_studies; s++) {
+                printf("%s", s ? ", " : "");
+                json_str(set.study[s].name);
+                printf(": {\"spearman\": %.6f, \"terms\": \"%s\"}", fr.cv_spearman[s],
+                       fr.cv_terms[s]);
+            }
             printf("}}");
         }
         printf("}\n");
