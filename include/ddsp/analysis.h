@@ -257,8 +257,8 @@ int ddsp_timbre_compute(ddsp_timbre_cells *out, const ddsp_timbre_set *set,
                         ddsp_timbre_feature feature, const ddsp_phi_config *phi, int verbose);
 void ddsp_timbre_cells_free(ddsp_timbre_cells *c);
 /* Cache: write the cells to PATH (HDF5, format "ddsp-timbre-cells" version 1, written to
- * PATH.tmp.<pid> and renamed); read back the cells of the studies of `set` and the terms
- * of `phi` when the file holds them (the same studies by name with the same sounds'
+ * a temporary and published, ddsp_tmp_*); read back the cells of the studies of `set` and
+ * the terms of `phi` when the file holds them (the same studies by name with the same sounds'
  * lengths and rate, a superset of the terms with the same settings, or the same reference
  * feature): 1 when loaded, 0 when the file is missing or holds other cells (nothing
  * loaded), DDSP_ERR on a broken file. Weights, band weights and dist need no new cells. */

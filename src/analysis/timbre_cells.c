@@ -401,10 +401,11 @@ static void terms_key(char *buf, size_t cap, ddsp_timbre_feature f, const ddsp_p
 int ddsp_timbre_cells_write(const char *path, const ddsp_timbre_cells *c,
                             const ddsp_timbre_set *set) {
     char tmp[4096], key[1024], terms[1024];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     ddsp_h5_quiet();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return ddsp_error("%s: cannot create HDF5 file", tmp);
+    ddsp_tmp_track(tmp);
     settings_key(key, sizeof key, c->feature, &c->phi);
     terms_key(terms, sizeof terms, c->feature, &c->phi);
     hid_t g = H5I_INVALID_HID;
@@ -430,10 +431,10 @@ int ddsp_timbre_cells_write(const char *path, const ddsp_timbre_cells *c,
     }
     if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0) rc = DDSP_ERR;
-    if (rc == DDSP_OK && rename(tmp, path) != 0) rc = ddsp_error("%s: cannot rename to %s", tmp, path);
-    else if (rc) ddsp_error("%s: cannot write the cells", path);
-    if (rc) unlink(tmp);
-    return rc ? DDSP_ERR : DDSP_OK;
+    if (rc == DDSP_OK) return ddsp_tmp_publish(tmp, path, 1);
+    unlink(tmp);
+    ddsp_tmp_forget(tmp);
+    return ddsp_error("%s: cannot write the cells", path);
 }
 
 /* Does dataset ds hold study st (its sample rate and every sound's length)? */

@@ -6,10 +6,13 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *HELP =
     "usage: ddsp timbre ROOT [options]\n"
@@ -95,10 +98,34 @@ static void print_row(const char *name, const ddsp_timbre_sums *s) {
            s->mae / (double)s->pairs);
 }
 
+/* Create the temporary of path (FINAL.tmp-HOST-PID) for writing; publish_file renames it
+ * to path once written, or removes it on a write error. */
+static FILE *create_tmp(char *tmp, size_t cap, const char *path) {
+    if (ddsp_tmp_name(tmp, cap, path)) return NULL;
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        ddsp_error("%s: cannot create file (%s)", path, strerror(errno));
+        return NULL;
+    }
+    ddsp_tmp_track(tmp);
+    return f;
+}
+
+static int publish_file(FILE *f, const char *tmp, const char *path) {
+    const int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        unlink(tmp);
+        ddsp_tmp_forget(tmp);
+        return ddsp_error("%s: write error (%s)", path, strerror(errno));
+    }
+    return ddsp_tmp_publish(tmp, path, 1);
+}
+
 static int write_csv(const char *path, const ddsp_timbre_set *set, const ddsp_timbre_sums *per,
                      const ddsp_timbre_sums *all, const char *phi) {
-    FILE *f = fopen(path, "w");
-    if (!f) return ddsp_error("%s: cannot create file", path);
+    char tmp[PATH_MAX];
+    FILE *f = create_tmp(tmp, sizeof tmp, path);
+    if (!f) return DDSP_ERR;
     fprintf(f, "study,sounds,pairs,spearman,kendall,triplet,ndcg,mae,phi\n");
     for (int s = 0; s <= set->n_studies; s++) {
         const ddsp_timbre_sums *x = s < set->n_studies ? &per[s] : all;
@@ -110,8 +137,15 @@ static int write_csv(const char *path, const ddsp_timbre_set *set, const ddsp_ti
         csv_str(f, phi);
         fputc('\n', f);
     }
-    if (fclose(f) != 0) return ddsp_error("%s: write error", path);
-    return DDSP_OK;
+    return publish_file(f, tmp, path);
+}
+
+static int write_terms(const char *path, const char *terms) {
+    char tmp[PATH_MAX];
+    FILE *f = create_tmp(tmp, sizeof tmp, path);
+    if (!f) return DDSP_ERR;
+    fprintf(f, "%s\n", terms);
+    return publish_file(f, tmp, path);
 }
 
 int cmd_timbre(int argc, char **argv) {
@@ -176,14 +210,10 @@ int cmd_timbre(int argc, char **argv) {
     if (!ref && ddsp_phi_config_check(&phc)) goto usage_err;
     if (fit_max_s) {
         size_t v;
-        if (cli_parse_size("--fit-max", fit_max_s, &v)) return EXIT_USAGE;
-        if (v < 1 || v > 64) {
-            cli_fail("timbre", "--fit-max %zu not in 1..64", v);
-            return EXIT_USAGE;
-        }
+        if (cli_parse_size("--fit-max", fit_max_s, &v, 1, 64)) return EXIT_USAGE;
         fc.max_features = (int)v;
     }
-    if (fit_tol_s && cli_parse_double("--fit-tol", fit_tol_s, &fc.tol)) return EXIT_USAGE;
+    if (fit_tol_s && cli_parse_double("--fit-tol", fit_tol_s, &fc.tol, 0.0, 1.0)) return EXIT_USAGE;
     if ((save || fit_max_s || fit_tol_s || !fc.bands) && !fit) {
         cli_fail("timbre", "--save, --fit-max, --fit-tol and --no-bands go with --fit");
         return EXIT_USAGE;
@@ -251,9 +281,8 @@ int cmd_timbre(int argc, char **argv) {
         goto cleanup;
     }
     if (save) {
-        FILE *f = fopen(save, "w");
-        if (!f || fprintf(f, "%s\n", fr.terms) < 0 || fclose(f) != 0) {
-            cli_fail("timbre", "%s: cannot write the term list", save);
+        if (write_terms(save, fr.terms)) {
+            cli_fail("timbre", "%s", ddsp_last_error());
             goto cleanup;
         }
     }
