@@ -35,6 +35,7 @@ static const char *HELP =
     "                          the difference of its features, or their cosine distance (per\n"
     "                          scale for the per-scale terms); default l2 (cos with --fit),\n"
     "                          or the dist= of the term list or preset\n"
+    "  --scales LIST           FFT sizes of the per-scale terms, default 2048,1024,512,256,128,64\n"
     "  --ref mss|mss_avg|mfcc_avg  instead of a Φ, a feature exactly as the collection\n"
     "                          computes it (its MSS; time averages), to check the protocol\n"
     "  --studies A,B,...       only these studies\n"
@@ -150,14 +151,16 @@ static int write_terms(const char *path, const char *terms) {
 
 int cmd_timbre(int argc, char **argv) {
     const char *root = NULL, *loss = NULL, *studies = NULL, *csv = NULL, *cache = NULL,
-               *save = NULL, *ref = NULL, *dist_s = NULL, *fit_max_s = NULL, *fit_tol_s = NULL;
+               *save = NULL, *ref = NULL, *dist_s = NULL, *fit_max_s = NULL, *fit_tol_s = NULL,
+               *scales = NULL;
     int json = 0, fit = 0, quiet = 0;
     ddsp_timbre_fit_config fc;
     ddsp_timbre_fit_config_default(&fc);
     const cli_str_opt strs[] = {{"--loss", &loss},     {"--studies", &studies}, {"--csv", &csv},
                                 {"--cache", &cache},   {"--save", &save},       {"--ref", &ref},
                                 {"--dist", &dist_s},   {"--fit-max", &fit_max_s},
-                                {"--fit-tol", &fit_tol_s}, {NULL, NULL}};
+                                {"--fit-tol", &fit_tol_s}, {"--scales", &scales},
+                                {NULL, NULL}};
     for (int i = 1; i < argc; i++) {
         int r;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -207,6 +210,17 @@ int cmd_timbre(int argc, char **argv) {
     } else if (!(loss && (strstr(loss, "dist=") || ddsp_phi_preset(loss)))) {
         phc.dist = fit ? DDSP_PHI_DIST_COS : 2; /* the collection's L2; cos for a fit */
     }
+    if (scales) {
+        ddsp_mss_config mc;
+        ddsp_mss_config_default(&mc);
+        if (ref) {
+            cli_fail("timbre", "--ref compares a fixed feature: it takes no --scales");
+            return EXIT_USAGE;
+        }
+        if (ddsp_mss_parse_scales(&mc, scales)) goto usage_err;
+        phc.n_scales = mc.n_scales;
+        memcpy(phc.scales, mc.scales, sizeof phc.scales);
+    }
     if (!ref && ddsp_phi_config_check(&phc)) goto usage_err;
     if (fit_max_s) {
         size_t v;
@@ -237,6 +251,10 @@ int cmd_timbre(int argc, char **argv) {
         n_sounds += set.study[s].n, n_pairs += (long)set.study[s].n * (set.study[s].n - 1) / 2;
     if (ref) snprintf(desc, sizeof desc, "reference %s, dist=%s", ref, phc.dist == 1 ? "l1" : phc.dist == 2 ? "l2" : "cos");
     else ddsp_phi_describe(&phc, desc, sizeof desc);
+    for (int k = 0; scales && k < phc.n_scales; k++) { /* not a term list setting: said apart */
+        const size_t len = strlen(desc);
+        snprintf(desc + len, sizeof desc - len, "%s%d", k ? ":" : " scales=", phc.scales[k]);
+    }
     if (!quiet)
         ddsp_log("timbre: %s: %d studies, %ld sounds, %ld pairs; %s", root, set.n_studies,
                  n_sounds, n_pairs, desc);
