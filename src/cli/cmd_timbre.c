@@ -258,6 +258,26 @@ int cmd_timbre(int argc, char **argv) {
     if (!quiet)
         ddsp_log("timbre: %s: %d studies, %ld sounds, %ld pairs; %s", root, set.n_studies,
                  n_sounds, n_pairs, desc);
+    /* pairs padded beyond the longer sound: every term of the list sees the padding, so a
+     * term scores otherwise here than alone, and a fitted list without the long terms pads
+     * less than the cells it was fitted on */
+    const size_t min_len = ref ? 0 : ddsp_phi_min_length(&phc);
+    long padded = 0;
+    for (int s = 0; s < set.n_studies; s++)
+        for (int i = 0; i < set.study[s].n; i++)
+            for (int j = i + 1; j < set.study[s].n; j++)
+                padded += (set.study[s].len[i] > set.study[s].len[j] ? set.study[s].len[i]
+                                                                     : set.study[s].len[j]) <
+                          min_len;
+    if (padded && (!quiet || fit))
+        ddsp_log("timbre: %ld of %ld pairs padded to %zu samples, the shortest this Φ takes "
+                 "(%s): its other terms see that silence too%s",
+                 padded, n_pairs, min_len,
+                 phc.weight[DDSP_PHI_SCAT1] > 0.0 || phc.weight[DDSP_PHI_SCAT2] > 0.0
+                     ? "set by scat_j for scat1, scat2"
+                     : "set by mfcc",
+                 fit ? "; fit with a smaller scat_j so that a fitted list is scored as it pads"
+                     : "");
     int loaded = 0;
     if (cache && (loaded = ddsp_timbre_cells_read(cache, &cells, &set, feature, &phc)) < 0) {
         cli_fail("timbre", "%s", ddsp_last_error());
