@@ -3,12 +3,12 @@
 
 #include <string.h>
 
-/* perceptual: `ddsp timbre ROOT --loss <every term>,scat_j=9 --fit` (cosine distance, whole
- * terms and bands, greedy, at most 6 features) on the 10 studies of the timbre collection
- * in ../shared/timbre, fitted on all 10. Spearman 0.487 on them; leave-one-study-out
- * cross-validated 0.449 (MFCC cosine alone: 0.398). scat_j=9 pads no pair of those studies
- * beyond its longer sound, so every term was fitted as the list computes it. See
- * README_timbre.md. */
+/* perceptual: `ddsp timbre ROOT --fit` (default candidates: every term but sc, scat_j=9;
+ * cosine distance, whole terms and bands, greedy, at most 6 features) on the 10 studies of
+ * the timbre collection in ../shared/timbre, fitted on all 10. Spearman 0.487 on them;
+ * leave-one-study-out cross-validated 0.449 (MFCC cosine alone: 0.398). scat_j=9 pads no
+ * pair of those studies beyond its longer sound, so every term was fitted as the list
+ * computes it. See README_timbre.md. */
 static const struct {
     const char *name, *terms;
 } presets[] = {
