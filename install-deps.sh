@@ -11,6 +11,7 @@ pkgs=(
   libfftw3-dev libfftw3-mpi-dev              # FFTW3 single precision + fftwf_mpi (wisdom broadcast)
   libhdf5-openmpi-dev hdf5-tools             # parallel HDF5 (Open MPI build) + h5dump
   libopenblas-dev libopenblas0-openmp        # BLAS; the OpenMP variant is selected below
+  libdnnl-dev                                # oneDNN: the decoder's fp32 and bf16 GEMMs
   libsndfile1-dev libsoxr-dev                # audio files, resampling
   libcairo2-dev                              # ddsp plot (PNG figures)
   slurmctld slurmd slurm-client munge        # a real one-node SLURM for the jobs/ tests

@@ -35,7 +35,7 @@ cases=(
   "vnan|value /optimizer/v/decoder/gru/kernel 3 nan|ir|non-finite"
   "mnan|value /optimizer/m/decoder/gru/kernel 7 inf|ir|non-finite"
   "wnan|value /model/decoder/gru/kernel 0 nan|irse|non-finite"
-  "batch|attr /config batch str -1|r|batch '-1'"
+  "batch|attr /config run_batch int -1|r|run_batch -1"
   "lr|attr /config adam_lr float nan|ir|learning rate"
   "optstep|attr /optimizer step int 999|ir|behind /optimizer step"
 )
@@ -77,9 +77,9 @@ done
 cp "$good" big.h5
 "$edit" big.h5 value /model/decoder/ld_stack/0/layer_norm/gamma all 3e38 || fail "h5edit fill"
 rm -rf r_big
-"$ddsp" train --resume big.h5 --steps 20 --out r_big >out.txt 2>err.txt
+"$ddsp" train --resume big.h5 --steps 20 --ckpt-every 100 --out r_big >out.txt 2>err.txt
 rc=$? last=$(grep . err.txt | tail -n 1)
-[ $rc -eq 1 ] && [[ $last == *"5 consecutive non-finite steps: stopping before any checkpoint was written in r_big"* ]] ||
+[ $rc -eq 1 ] && [[ $last == *"5 consecutive non-finite steps: stopping before any checkpoint of this run was written in "*"/r_big (nothing to resume from)" ]] ||
   fail "non-finite steps: exit $rc, $last"
 ! ls r_big | grep -q 'ckpt-' || fail "non-finite steps: a checkpoint was written"
 

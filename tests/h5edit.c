@@ -1,6 +1,8 @@
 /* h5edit: change one thing in an HDF5 file, for tests that corrupt checkpoints and datasets
  * the way a bug, a disk or a hand edit would (no h5py on a CI machine).
- *   h5edit FILE attr OBJECT NAME int|float|str VALUE   set (or create) an attribute
+ *   h5edit FILE attr OBJECT NAME int|float|str|vstr VALUE   set (or create) an attribute
+ *                                                      (vstr: a variable-length UTF-8 string,
+ *                                                      as h5py writes a Python str)
  *   h5edit FILE value DATASET INDEX VALUE              overwrite element INDEX (flat, as double);
  *                                                      INDEX "all" overwrites every element
  *   h5edit FILE delattr OBJECT NAME                    remove an attribute
@@ -30,6 +32,13 @@ static int set_attr(hid_t f, const char *obj, const char *name, const char *type
         double v = strtod(val, NULL);
         a = H5Acreate2(o, name, H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
         e = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, &v) : -1;
+    } else if (!strcmp(type, "vstr")) {
+        t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, H5T_VARIABLE);
+        H5Tset_cset(t, H5T_CSET_UTF8);
+        a = H5Acreate2(o, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        e = a >= 0 ? H5Awrite(a, t, &val) : -1;
+        H5Tclose(t);
     } else {
         t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, strlen(val) + 1);

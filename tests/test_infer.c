@@ -58,7 +58,7 @@ static void run_oneshot(oneshot *o, const ddsp_model *m, const float *f0, const 
     o->harm = ddsp_alloc(sizeof(float) * N);
     o->noise = ddsp_alloc(sizeof(float) * N);
     DDSP_ASSERT(a && s && noise && o->audio && o->harm && o->noise, "test alloc");
-    const float *raw = ddsp_decoder_forward(m, a, f0, ld, 1);
+    const float *raw = ddsp_model_forward(m, a, f0, ld, 1);
     ddsp_rng_uniform(noise, N, key, 0, -1.0f, 1.0f);
     const float *ir = m->cfg.synth.reverb ? ddsp_model_param(m, "reverb/ir") : NULL;
     ddsp_synth_forward(s, o->audio, raw, f0, noise, ir, NULL, 1);

@@ -481,6 +481,7 @@ static void check_phi_equals_mss(void) {
     ddsp_mss *m = ddsp_mss_init(&mc, B, N);
     ddsp_phi_value pv;
     ddsp_mss_value mv;
+    memset(g, 0, sizeof(float) * B * N); /* the gradient is added to it */
     ddsp_phi_eval(p, &pv, g, t, e, B);
     ddsp_mss_backward(m, gm, &mv, NULL, t, e, B, 1.0f);
     for (size_t i = 0; i < B * N; i++) gmd[i] = gm[i];
@@ -524,6 +525,7 @@ static void check_phi_fd(const char *terms, int dist, size_t N, int silent) {
     }
     ddsp_phi *p = ddsp_phi_init(&pc, B, N);
     ddsp_phi_value val;
+    memset(g, 0, sizeof(float) * B * N); /* the gradient is added to it */
     ddsp_phi_eval(p, &val, g, t, e, B);
     double worst = 0.0;
     for (int trial = 0; trial < 4; trial++) {
@@ -638,8 +640,18 @@ static void check_phi_threads(const char *terms, const char *want_desc) {
     CHECK(p != NULL, "%s: %s", terms, ddsp_last_error());
     ddsp_phi_value v1, v2;
     omp_set_num_threads(1);
+    memset(g1, 0, sizeof(float) * B * N); /* the gradient is added to it */
     ddsp_phi_eval(p, &v1, g1, t, e, B);
     omp_set_num_threads(2);
+    memset(g2, 0, sizeof(float) * B * N); /* the gradient is added to it */
+    ddsp_phi_eval(p, &v2, g2, t, e, B);
+    /* the contract of every backward: the gradient is added to what the buffer holds */
+    for (size_t i = 0; i < B * N; i++) g2[i] = g1[i];
+    ddsp_phi_eval(p, NULL, g2, t, e, B);
+    double acc_err = 0.0;
+    for (size_t i = 0; i < B * N; i++) acc_err = fmax(acc_err, fabs(g2[i] - 2.0f * g1[i]));
+    CHECK(acc_err == 0.0, "phi %s: the gradient is not accumulated (off by %.3g)", terms, acc_err);
+    memset(g2, 0, sizeof(float) * B * N);
     ddsp_phi_eval(p, &v2, g2, t, e, B);
     CHECK(v1.total > 0.0 && v1.total == v2.total && !memcmp(g1, g2, sizeof(float) * B * N),
           "phi %s: 1 thread (%.17g) and 2 threads (%.17g) differ", terms, v1.total, v2.total);
@@ -648,6 +660,7 @@ static void check_phi_threads(const char *terms, const char *want_desc) {
     CHECK(fabs(sum - v1.total) <= 1e-12 * v1.total, "phi %s: terms sum to %.17g, total %.17g",
           terms, sum, v1.total);
     /* identical signals: every term is 0 and so is the gradient */
+    memset(g1, 0, sizeof(float) * B * N); /* the gradient is added to it */
     ddsp_phi_eval(p, &v1, g1, t, t, B);
     double gmax = 0.0;
     for (size_t i = 0; i < B * N; i++) gmax = fmax(gmax, fabs(g1[i]));
@@ -692,8 +705,10 @@ static void check_phi_misc(void) {
         float *g = ddsp_alloc(sizeof(float) * N);
         fill_random(e, N, 0.3);
         ddsp_phi_value v0, v1;
+        memset(g, 0, sizeof(float) * N); /* the gradient is added to it */
         ddsp_phi_eval(p2, &v0, g, t, e, 1); /* t is all zeros */
         for (size_t i = 0; i < N; i++) t[i] = (float)(1e-30 * e[(i * 7) % N]);
+        memset(g, 0, sizeof(float) * N); /* the gradient is added to it */
         ddsp_phi_eval(p2, &v1, g, t, e, 1);
         double gmax = 0.0;
         for (size_t i = 0; i < N; i++) gmax = fmax(gmax, fabs(g[i]));
@@ -785,6 +800,7 @@ static void check_mfcc_clamp_fd(int dist) {
     for (size_t i = N / 2; i < N; i++) e[i] *= 1e-5f;
     ddsp_phi *p = ddsp_phi_init(&pc, 1, N);
     ddsp_phi_value val;
+    memset(g, 0, sizeof(float) * N); /* the gradient is added to it */
     ddsp_phi_eval(p, &val, g, t, e, 1);
     double worst = 0.0;
     const size_t probe[4] = {100, 1500, 2100, 3500}; /* loud, loud, quiet, quiet */
@@ -895,17 +911,18 @@ static void check_phi_cos_misc(void) {
     ddsp_phi_config c;
     ddsp_phi_config_default(&c);
     CHECK(ddsp_phi_parse_terms(&c, "perceptual") == DDSP_OK, "perceptual: %s", ddsp_last_error());
-    char d1[2048], d2[2048]; /* larger than ddsp_mss_config.terms: truncation shows */
+    char d1[2048], d2[2048]; /* larger than a checkpoint's loss text: truncation shows */
     ddsp_phi_describe(&c, d1, sizeof d1);
     ddsp_phi_config c2;
     ddsp_phi_config_default(&c2);
     CHECK(ddsp_phi_parse_terms(&c2, d1) == DDSP_OK && !strcmp(ddsp_phi_describe(&c2, d2, sizeof d2), d1),
           "preset does not round-trip: '%s' -> '%s'", d1, d2);
     CHECK(ddsp_phi_config_check(&c) == DDSP_OK, "perceptual: %s", ddsp_last_error());
-    ddsp_mss_config mc;
-    ddsp_mss_config_default(&mc);
-    CHECK(ddsp_mss_parse_type(&mc, "perceptual") == DDSP_OK && !strcmp(mc.terms, d1),
-          "--loss perceptual gives '%s'", mc.terms);
+    ddsp_loss_config lc; /* --loss perceptual, as train and landscape parse it */
+    ddsp_loss_config_default(&lc);
+    CHECK(ddsp_loss_parse(&lc, "perceptual") == DDSP_OK && lc.kind == DDSP_LOSS_TERMS &&
+              !strcmp(ddsp_loss_describe(&lc, d2, sizeof d2), d1),
+          "--loss perceptual gives '%s'", d2);
     const char *bad[] = {"mag,mag.bands=1:2", "mag,bogus.bands=1", "mag,mag.bands=1:x:2",
                          "mag,mag.bands=-1:1:1:1:1:1:1:1", "mag,dist=cosine",
                          "scat1,scat_j=6,scat1.bands=1:1:1:1:1"};

@@ -170,20 +170,20 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
     ddsp_model m;
     ddsp_adam o;
     ddsp_adam_config ac;
-    ddsp_mss_config lc;
+    ddsp_loss_config lc;
     ddsp_model_config_preset(&c, "small");
     ddsp_adam_config_default(&ac);
-    ddsp_mss_config_default(&lc);
+    ddsp_loss_config_default(&lc);
     if (ddsp_model_init(&m, &c) || ddsp_adam_init(&o, &ac, m.n_params)) return DDSP_ERR;
     ddsp_model_init_weights(&m, 5);
     o.step = STEPS;
     *n_tensors = m.n_tensors, *n_weights = m.n_weights;
 
-    ddsp_history h = {0};
+    ddsp_ckpt_history h = {0};
     for (int s = 1; s <= STEPS; s++) {
         const double loss = 8.0 + 10.0 * exp(-s / 40.0) + 0.4 * sin(s * 1.7);
-        ddsp_history_add(&h, s, loss, 5.0, 3e-4, 20.0, 0.5 * s);
-        if (s % 20 == 0) ddsp_history_add_valid(&h, s, loss + 0.5);
+        ddsp_ckpt_history_add(&h, s, loss, 5.0, 3e-4, 20.0, 0.5 * s);
+        if (s % 20 == 0) ddsp_ckpt_history_add_valid(&h, s, loss + 0.5);
     }
     static float audio[2][MON_N], logmag[2][MON_F * MON_K];
     for (int e = 0; e < 2; e++) {
@@ -200,7 +200,15 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
     }
     ddsp_ckpt_monitor mon[2] = {{21, audio[0], audio[1], logmag[0], logmag[1]},
                                 {22, audio[1], audio[0], logmag[1], logmag[0]}};
-    const char *keys[] = {"batch", "run_dir"}, *vals[] = {"4", DIR_};
+    ddsp_run_settings rs;
+    memset(&rs, 0, sizeof rs);
+    snprintf(rs.run_id, sizeof rs.run_id, "00000000000000aa");
+    snprintf(rs.model, sizeof rs.model, full ? "full" : "small");
+    snprintf(rs.loss, sizeof rs.loss, "l1log");
+    snprintf(rs.precision, sizeof rs.precision, "fp32");
+    snprintf(rs.run_dir, sizeof rs.run_dir, "%s", DIR_);
+    rs.batch = 4, rs.seed = 2, rs.lr = 3e-4, rs.lr_decay = 1, rs.clip = 3, rs.ld_range = 120;
+    rs.steps = STEPS, rs.keep = 3, rs.log_every = 5;
     const char *stat_names[] = {"f0_midi_mean", "voiced_fraction"};
     const double stat_values[] = {69.5, 0.9};
     ddsp_ckpt_info info = {.state = {STEPS, 2, 7, 1, 1},
@@ -212,14 +220,12 @@ static int write_checkpoint(const char *path, int full, int *n_tensors, size_t *
                            .monitor_K = MON_K,
                            .monitor_n_fft = MON_NFFT,
                            .monitor_hop = MON_HOP,
-                           .keys = keys,
-                           .values = vals,
-                           .n_extra = 2,
+                           .settings = &rs,
                            .stat_names = stat_names,
                            .stat_values = stat_values,
                            .n_stats = 2};
     int rc = ddsp_ckpt_write(path, &m, &o, &lc, &info);
-    ddsp_history_free(&h);
+    ddsp_ckpt_history_free(&h);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);
     return rc;
@@ -248,7 +254,7 @@ static int write_foreign(const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return DDSP_ERR;
     int rc =
-        ddsp_h5_attr_str(f, "format", "ddsp-dataset") | ddsp_h5_attr_i64(f, "format_version", 1);
+        ddsp_h5_attr_str(f, "format", "other-tool") | ddsp_h5_attr_i64(f, "format_version", 1);
     H5Fclose(f);
     return rc;
 }
@@ -459,8 +465,8 @@ int main(int argc, char **argv) {
 
     /* inspect: not checkpoints */
     snprintf(args, sizeof args, "inspect '%s'", foreign);
-    expect(args, 1, "foreign.h5: not a ddsp checkpoint (format attribute 'ddsp-dataset'");
-    CHECK(out_buf[0] == '\0', "nothing on stdout for a non-checkpoint");
+    expect(args, 1, "foreign.h5: not a ddsp checkpoint or dataset (format attribute 'other-tool'");
+    CHECK(out_buf[0] == '\0', "nothing on stdout for a file of another format");
     snprintf(args, sizeof args, "inspect '%s'", text);
     expect(args, 1, "text.h5: not an HDF5 file");
     snprintf(args, sizeof args, "inspect '%s/missing.h5'", DIR_);

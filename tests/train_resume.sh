@@ -17,6 +17,9 @@
 #   lock    a second run in a folder a 2-rank run is training in, by --out (1 process) and by
 #           --resume (2 ranks), exits 1 naming the holder's pid and writes nothing; after
 #           SIGKILL of the holder a new run takes the folder and resumes
+#   lifecycle the six ways a run lost work before the run library: another run's folder,
+#           unreadable checkpoints and --keep, SIGINT, a kill before the first checkpoint,
+#           the dataset setting, settings kept on resume
 #   fulldisk  a checkpoint write past a file-size limit (ulimit -f: EFBIG, as on a full
 #           disk) fails with exit 1 and a message naming it and the intact previous
 #           checkpoint; the checkpoints are byte-identical afterwards, no partial file is
@@ -126,7 +129,7 @@ kill|signal)
     kill -USR1 "$launcher"
     rc=0; wait "$launcher" || rc=$?
     [ $rc -eq 3 ] || { cat "$work/log"; echo "FAIL: expected exit 3 after SIGUSR1, got $rc"; exit 1; }
-    grep -q "stopped by signal" "$work/log" || { echo "FAIL: no stop message"; exit 1; }
+    grep -q "stopped by SIGUSR1 at step [0-9]* after writing a checkpoint" "$work/log" || { echo "FAIL: no stop message"; exit 1; }
   fi
   for f in "$work"/run/ckpt-*.h5; do
     h5dump -H "$f" >/dev/null || { echo "FAIL: unreadable checkpoint $f"; exit 1; }
@@ -265,6 +268,92 @@ fulldisk)
   run1 --resume "$work/run" --steps 9 --ckpt-every 3 >/dev/null 2>&1 || fail "resume with space failed"
   run1 --steps 9 --ckpt-every 3 --out "$work/ref" >/dev/null 2>&1
   same "$(ck "$work/ref" 9)" "$(ck "$work/run" 9)"
+  ;;
+lifecycle)
+  # the six ways the run lifecycle lost work before the run library (issue 16), one check each
+  csv_rows() { if [ -f "$1" ]; then grep -c '^[0-9]' "$1" || true; else echo 0; fi; }
+  wait_rows() { # wait_rows CSV N LOG: up to 60 s for N data rows in a run's train.csv
+    for _ in $(seq 1200); do [ "$(csv_rows "$1")" -ge "$2" ] && return 0; sleep 0.05; done
+    cat "$3"; fail "$1 did not reach $2 rows"
+  }
+  # 1. a fresh run into a folder that holds another run: exit 2, the other run untouched
+  run1 --steps 4 --ckpt-every 2 --out "$work/a" >/dev/null 2>&1
+  before=$(cd "$work/a" && md5sum ckpt-*.h5 train.csv run.h5)
+  rc=0; out=$(run1 --steps 4 --ckpt-every 2 --seed 5 --out "$work/a" 2>&1) || rc=$?
+  [ $rc -eq 2 ] && echo "$out" | grep -q "holds another run's files" || { echo "$out"; fail "1: fresh run into another run's folder: exit $rc"; }
+  [ "$(cd "$work/a" && md5sum ckpt-*.h5 train.csv run.h5)" = "$before" ] || fail "1: the other run's files changed"
+  echo "1 ok: a fresh run into another run's folder refused (exit 2), nothing touched"
+  # 2. unreadable ckpt-*.h5 of higher steps: named, never counted towards --keep or deleted
+  run1 --steps 4 --ckpt-every 2 --keep 2 --out "$work/b" >/dev/null 2>&1
+  echo garbage > "$work/b/ckpt-00000100.h5" && echo garbage > "$work/b/ckpt-00000200.h5"
+  out=$(run1 --resume "$work/b" --steps 8 2>&1)
+  echo "$out" | grep -q "resuming from .*ckpt-00000004.h5 at step 4" || { echo "$out"; fail "2: did not resume from step 4"; }
+  echo "$out" | grep -q "warning: .*ckpt-00000100.h5" || { echo "$out"; fail "2: the unreadable file is not named"; }
+  [ "$(cd "$work/b" && ls ckpt-*.h5 | tr '\n' ' ')" = "ckpt-00000006.h5 ckpt-00000008.h5 ckpt-00000100.h5 ckpt-00000200.h5 " ] ||
+    fail "2: after --keep 2: $(ls "$work/b")"
+  echo "2 ok: unreadable checkpoints named, not counted, not deleted; keep 2 kept steps 6 and 8"
+  # 3. SIGINT: the step ends, a checkpoint, exit 3, one line; a second SIGINT ends it at once;
+  #    started with SIGINT ignored (nohup, a background job) it stays ignored
+  env --default-signal=INT "$ddsp" train "${common[@]}" --steps 100000 --ckpt-every 100000 \
+    --log-every 0 --out "$work/c" >"$work/c.log" 2>&1 & bg=$!
+  wait_rows "$work/c/train.csv" 2 "$work/c.log"
+  kill -INT $bg; rc=0; wait $bg || rc=$?; bg=
+  [ $rc -eq 3 ] || { cat "$work/c.log"; fail "3: exit $rc after SIGINT, expected 3"; }
+  line=$(grep "stopped by SIGINT at step" "$work/c.log") || { cat "$work/c.log"; fail "3: no stop line"; }
+  st=$(echo "$line" | sed 's/.*at step \([0-9]*\).*/\1/')
+  [ -f "$(ck "$work/c" "$st")" ] || fail "3: no checkpoint of step $st"
+  # (the full model: a step is long enough to send the second one while it runs)
+  env --default-signal=INT "$ddsp" train --data "$work/ds.h5" --model full --valid-every 0 \
+    --steps 100000 --ckpt-every 100000 --log-every 0 --out "$work/c2" >"$work/c2.log" 2>&1 & bg=$!
+  wait_rows "$work/c2/train.csv" 1 "$work/c2.log"
+  kill -INT $bg
+  for _ in $(seq 200); do grep -q "SIGINT: stopping after this step" "$work/c2.log" && break; sleep 0.01; done
+  kill -INT $bg; rc=0; wait $bg || rc=$?; bg=
+  [ $rc -eq 130 ] || { cat "$work/c2.log"; fail "3: exit $rc after two SIGINTs, expected 130"; }
+  env --ignore-signal=INT "$ddsp" train "${common[@]}" --steps 100000 --ckpt-every 100000 \
+    --log-every 0 --out "$work/c3" >"$work/c3.log" 2>&1 & bg=$!
+  wait_rows "$work/c3/train.csv" 2 "$work/c3.log"
+  kill -INT $bg; n=$(csv_rows "$work/c3/train.csv")
+  wait_rows "$work/c3/train.csv" $((n + 2)) "$work/c3.log"
+  kill -TERM $bg; rc=0; wait $bg || rc=$?; bg=
+  [ $rc -eq 3 ] || { cat "$work/c3.log"; fail "3: with SIGINT ignored: exit $rc after SIGINT+SIGTERM"; }
+  grep -q "stopped by SIGTERM" "$work/c3.log" || fail "3: ignored SIGINT stopped the run"
+  echo "3 ok: SIGINT checkpoints at step $st and exits 3; twice exits 130 at once; ignored stays ignored"
+  # 4. killed before its first checkpoint: --resume alone continues with the run's settings,
+  #    from any working directory
+  "$ddsp" train --data "$work/ds.h5" --model small --loss l1 --seed 9 --valid-every 0 --log-every 0 \
+    --steps 100000 --ckpt-every 100000 --out "$work/d" >"$work/d.log" 2>&1 & bg=$!
+  wait_rows "$work/d/train.csv" 1 "$work/d.log"
+  kill -KILL $bg; wait $bg 2>/dev/null || true; bg=
+  out=$(cd / && "$ddsp" train --resume "$work/d" --steps 2 2>&1) || { echo "$out"; fail "4: resume failed"; }
+  echo "$out" | grep -q "train: small model .* loss l1, decoder fp32, run folder" && echo "$out" | grep -q "no checkpoint yet" ||
+    { echo "$out"; fail "4: the resumed run did not keep its settings"; }
+  [ -f "$(ck "$work/d" 2)" ] || fail "4: no checkpoint after the resume"
+  echo "4 ok: a run killed before its first checkpoint resumed with model small, loss l1 from /"
+  # 5. the dataset setting: missing is an error naming it (never the bundled data); a
+  #    variable-length string (h5py's str) is read
+  mkdir -p "$work/e1" "$work/e2"
+  cp "$(ck "$work/a" 4)" "$work/e1/" && cp "$(ck "$work/a" 4)" "$work/e2/"
+  edit=$(dirname "$compare")/h5edit
+  "$edit" "$work/e1/ckpt-00000004.h5" delattr /config run_data
+  "$edit" "$work/e2/ckpt-00000004.h5" attr /config run_data vstr "$work/ds.h5"
+  rc=0; out=$(run1 --resume "$work/e1/ckpt-00000004.h5" --steps 5 2>&1) || rc=$?
+  [ $rc -eq 1 ] && echo "$out" | grep -q "run_data" || { echo "$out"; fail "5: missing run_data: exit $rc"; }
+  out=$(cd / && "$ddsp" train --resume "$work/e2/ckpt-00000004.h5" --steps 5 2>&1) || { echo "$out"; fail "5: vlen run_data"; }
+  ! echo "$out" | grep -q "preparing" && [ -f "$(ck "$work/e2" 5)" ] || { echo "$out"; fail "5: vlen run_data not used"; }
+  echo "5 ok: missing run_data refused naming it; h5py-style string read"
+  # 6. cadence settings survive a resume; "nothing to do" rewrites nothing
+  run1 --steps 3 --ckpt-every 3 --keep 10 --out "$work/f" >/dev/null 2>&1
+  run1 --resume "$work/f" --steps 9 >/dev/null 2>&1
+  [ -f "$(ck "$work/f" 6)" ] && [ -f "$(ck "$work/f" 9)" ] || fail "6: --ckpt-every 3 not kept: $(ls "$work/f")"
+  h5dump -a /config/run_ckpt_every "$(ck "$work/f" 9)" | grep -q "H5T_STD_I64LE" || fail "6: run_ckpt_every not an integer"
+  before=$(cd "$work/f" && md5sum resynth.wav target.wav train.csv && stat -c %Y resynth.wav)
+  sleep 1.1
+  out=$(run1 --resume "$work/f" --steps 9 2>&1)
+  echo "$out" | grep -q "nothing to do" || { echo "$out"; fail "6: no 'nothing to do'"; }
+  [ "$(cd "$work/f" && md5sum resynth.wav target.wav train.csv && stat -c %Y resynth.wav)" = "$before" ] ||
+    fail "6: 'nothing to do' rewrote the run's files"
+  echo "6 ok: checkpoint cadence kept on resume (typed), nothing to do writes nothing"
   ;;
 *) echo "unknown mode $mode"; exit 2 ;;
 esac

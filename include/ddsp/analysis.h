@@ -97,6 +97,20 @@ void ddsp_landscape_free(ddsp_landscape *l);
  * per-Φ silence/basin/argmin values. Written to PATH.tmp.<pid> and renamed. */
 int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
                          const ddsp_landscape *l);
+/* What plot reads back from a landscape file (format/version checked): the grid axes, one
+ * distance array per Φ (grid[0] x grid[1], row-major) with its name, distance to silence and
+ * basin share (NaN when absent). Free with ddsp_landscape_file_free. DDSP_OK or DDSP_ERR. */
+typedef struct {
+    char sound[32], vary[64], names[2][32];
+    int n_vary, grid[2]; /* grid[1] = 1 for a 1-D landscape */
+    double *axis[2];
+    int n_phi;
+    double *loss[DDSP_LANDSCAPE_MAX_PHI];
+    char phi[DDSP_LANDSCAPE_MAX_PHI][128];
+    double silence[DDSP_LANDSCAPE_MAX_PHI], basin[DDSP_LANDSCAPE_MAX_PHI];
+} ddsp_landscape_file;
+int ddsp_landscape_read(const char *path, ddsp_landscape_file *out);
+void ddsp_landscape_file_free(ddsp_landscape_file *f);
 
 /* ---------------------------------------------------------------- the Jacobian of Φ∘g
  * The spectral loss 1/2 ||Φ(g(θ)) - Φ(x)||^2 trains the controls θ only through the
@@ -163,6 +177,25 @@ int ddsp_jacobian_synth(ddsp_jacobian *j, const ddsp_synth_config *sc, const flo
                         ddsp_jacobian_method method);
 void ddsp_jacobian_free(ddsp_jacobian *j);
 
+/* Write j (format "ddsp-jacobian") for the controls of frames [fb, fe); `source` says where
+ * they came from. Atomic (a temporary renamed). DDSP_OK or DDSP_ERR. */
+int ddsp_jacobian_write(const char *path, const ddsp_jacobian *j, size_t fb, size_t fe,
+                        const char *source);
+/* What plot reads back (format/version checked): sigma (n_sigma), the frame range, ranks.
+ * Free with ddsp_jacobian_file_free. DDSP_OK or DDSP_ERR. */
+typedef struct {
+    double *sigma;
+    size_t n_sigma;
+    int64_t frame_begin, frame_end, rank_1e3, n_in;
+    double entropy_rank;
+} ddsp_jacobian_file;
+int ddsp_jacobian_read(const char *path, ddsp_jacobian_file *out);
+void ddsp_jacobian_file_free(ddsp_jacobian_file *f);
+/* A controls file for `ddsp jacobian --controls`: datasets raw_controls (F, C) and f0_hz (F),
+ * optional noise_uniform (F * hop). *raw, *f0, *noise (NULL when absent) are the caller's
+ * (ddsp_free). DDSP_ERR naming the file and the dataset when shapes or values are wrong. */
+int ddsp_jacobian_read_controls(const char *path, float **raw, float **f0, float **noise, size_t *F,
+                                size_t C, size_t hop);
 /* ---------------------------------------------------------------- timbre dissimilarity
  * Does a Φ hear like people do? A collection of timbre-dissimilarity studies (the layout of
  * the timbre-metrics collection, github.com/tiianhk/timbremetrics): ROOT/sounds/<study>/ holds
@@ -306,5 +339,14 @@ int ddsp_timbre_fit_run(ddsp_timbre_fit *out, const ddsp_timbre_cells *c,
                         const ddsp_timbre_set *set, const ddsp_timbre_fit_config *fc, int cv,
                         int verbose);
 void ddsp_timbre_fit_free(ddsp_timbre_fit *f);
+
+/* Pairs of set whose longer sound is shorter than min_len (padded beyond it). */
+long ddsp_timbre_padded_pairs(const ddsp_timbre_set *set, size_t min_len);
+/* Write the metrics (a row per study, then "all"; phi names the Φ) as CSV, or a term list
+ * and a newline, to path (a temporary published when written). DDSP_OK or DDSP_ERR. */
+int ddsp_timbre_write_csv(const char *path, const ddsp_timbre_set *set,
+                          const ddsp_timbre_sums *per, const ddsp_timbre_sums *all,
+                          const char *phi);
+int ddsp_timbre_write_terms(const char *path, const char *terms);
 
 #endif

@@ -8,7 +8,9 @@
  *   /split          (E)    int8      0 = train, 1 = validation
  *   /source_file    (E)    int32     row of /files the example was cut from
  *   /source_offset  (E)    int64     first sample of the example in that file (model rate)
- *   /files          (n_files) string source paths as given; /file_seconds, /file_sample_rate
+ *   /files          (n_files) string source paths as given
+ *   /file_seconds   (n_files) float64 length at the model rate (0 when unreadable)
+ *   /file_status    (n_files) int32   what prepare did with the file: DDSP_FILE_* below
  * Per-example datasets are chunked one example per chunk, so a rank reads only its shard.
  * Root attributes record every setting (sample_rate, frame_rate, hop, example_secs,
  * hop_secs, valid_fraction, n_train, n_valid, f0 and loudness settings, ddsp_version).
@@ -26,8 +28,15 @@
 #include "ddsp/dist.h"
 #include "ddsp/features.h"
 
-#define DDSP_DATASET_FORMAT "ddsp-dataset"
-#define DDSP_DATASET_VERSION 1
+#include "ddsp/formats.h"
+
+/* /file_status values. */
+enum {
+    DDSP_FILE_UNSEEN = 0, /* not examined */
+    DDSP_FILE_OK = 1,     /* read and cut into examples */
+    DDSP_FILE_SHORT = 2,  /* shorter than one example: skipped */
+    DDSP_FILE_BAD = 3     /* not readable as audio: skipped */
+};
 
 typedef struct {
     int sample_rate;       /* model rate, Hz (16000); inputs are resampled to it */
@@ -115,5 +124,13 @@ int ddsp_batcher_next(ddsp_batcher *b);
  * b->n = n. DDSP_OK or DDSP_ERR. */
 int ddsp_batcher_load(ddsp_batcher *b, const int64_t *rows, size_t n);
 void ddsp_batcher_free(ddsp_batcher *b);
+
+/* The f0 and loudness settings ds was prepared with (its root attributes; defaults for those
+ * absent), so features computed now match the stored ones. */
+void ddsp_dataset_feature_config(const ddsp_dataset *ds, ddsp_f0_config *fc, ddsp_loudness_config *lc);
+
+/* The rows of split "train", "valid" or "all" (anything else: all), in file order, into
+ * *rows (n_examples long at most; caller frees; *n may be 0). DDSP_ERR only without memory. */
+int ddsp_dataset_select(const ddsp_dataset *ds, const char *split, int64_t **rows, size_t *n);
 
 #endif

@@ -29,7 +29,7 @@ void ddsp_dist_single(ddsp_dist *d);
 /* Finalize MPI if this process started it. */
 void ddsp_dist_finalize(void);
 /* One line for an MPI error code (for messages). */
-const char *ddsp_mpi_strerror(int err);
+const char *ddsp_dist_strerror(int err);
 /* Abort every rank with exit code `code` (use when one rank fails where the others would
  * wait in a collective). Never returns. */
 void ddsp_dist_abort(const ddsp_dist *d, int code) __attribute__((noreturn));
@@ -52,5 +52,9 @@ int ddsp_dist_bcast(const ddsp_dist *d, void *buf, size_t bytes, int root);
  * (fftwf_mpi_broadcast_wisdom) and double, is broadcast and imported, so the other ranks then
  * plan instantly and pick the same algorithms. Collective. */
 int ddsp_dist_share_wisdom(const ddsp_dist *d);
+
+/* Make the HDF5 file-access property list fapl (an hid_t) open files collectively over the
+ * group's communicator (parallel HDF5); nothing for ddsp_dist_single. DDSP_OK or DDSP_ERR. */
+int ddsp_dist_h5_parallel(const ddsp_dist *d, int64_t fapl);
 
 #endif

@@ -33,7 +33,7 @@ typedef struct {
 
 typedef struct {
     ddsp_model m;         /* owned: ddsp_infer_free */
-    ddsp_mss_config loss; /* the loss the model was trained with */
+    ddsp_loss_config loss; /* the loss the model was trained with */
     int64_t step;         /* training step of the checkpoint */
     uint64_t seed;        /* the run's seed */
     char path[4096];      /* the checkpoint file read */

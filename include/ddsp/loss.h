@@ -43,8 +43,8 @@ typedef struct {
 
 /* l1log, log mode add, scales 2048..64, overlap 0.75, exact precision. */
 void ddsp_mss_config_default(ddsp_mss_config *c);
-/* Parse "l1log|l1|l2" (or a spectral term list, stored normalised in c->terms), "add|magenta",
- * "2048,1024,..." into c. DDSP_OK or DDSP_ERR. */
+/* Parse "l1log|l1|l2", "add|magenta", "2048,1024,..." into c. DDSP_OK or DDSP_ERR. (A loss
+ * given as text, MSS type or term list, is parsed by ddsp_loss_parse below.) */
 int ddsp_mss_parse_type(ddsp_mss_config *c, const char *s);
 int ddsp_mss_parse_log_mode(ddsp_mss_config *c, const char *s);
 int ddsp_mss_parse_scales(ddsp_mss_config *c, const char *list);
@@ -126,6 +126,10 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  *                periodic Hann, centred frames (reflect padding), power spectrum, mel,
  *                10 log10(max(., 1e-10)) clamped at 80 dB below the spectrogram's maximum,
  *                orthonormal DCT-II (defined in src/loss/phi_mfcc.c; >= 1025 samples)
+ *   jtfs         mean D of joint time-frequency scattering coefficients, kymatio's
+ *                TimeFrequencyScattering(J=jtfs_j, Q=(jtfs_q1, jtfs_q2), J_fr=jtfs_jfr,
+ *                Q_fr=jtfs_qfr, format "time"), defaults 12, 8, 2, 3, 2; shortest signal
+ *                2^jtfs_j samples; defined in src/loss/jtfs.c
  * Means run over the term's entries and the batch; the sc term is averaged over the batch.
  * The loss is the sum over scales and terms of weight * term. `mag,logmag` with dist l1
  * is exactly the MSS l1log loss (add log mode). Gradients are exact (|r|' = 0 at 0, |z|' = 0
@@ -141,7 +145,10 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  * bands for the per-scale terms (bin k of scale n: floor(8 mel(k sr / n) / mel(sr / 2));
  * mel band b: floor(8 (b + 1) / (bands + 1))), the coefficient groups 0 | 1-2 | 3-5 | 6-11 |
  * 12-19 | 20-39 for mfcc, the octave of the first-order wavelet (scat1) or of the
- * second-order one (scat2), scat_j bands each; sc and loudness have one. The item
+ * second-order one (scat2), scat_j bands each; jtfs's zeroth order, its first order per
+ * frequential filter and its second order per frequential filter (spin and scale; one band
+ * when that is more than DDSP_PHI_MAX_BANDS; only ddsp_phi_compare weighs them); sc and
+ * loudness have one. The item
  * `TERM.bands=u0:u1:...` weighs them: dists l1/l2 weigh each entry by its band's u; dist cos
  * sums u_g (1 - cos) over the bands g (and the scales) instead of one cosine per scale. */
 enum {
@@ -157,10 +164,11 @@ enum {
     DDSP_PHI_SCAT1,
     DDSP_PHI_SCAT2,
     DDSP_PHI_MFCC,
+    DDSP_PHI_JTFS,
     DDSP_PHI_NTERMS
 };
 #define DDSP_PHI_FIRST_GLOBAL DDSP_PHI_LOUDNESS
-#define DDSP_PHI_MAX_BANDS 16
+#define DDSP_PHI_MAX_BANDS 32
 #define DDSP_PHI_DIST_COS 3 /* ddsp_phi_config.dist: cosine distance */
 
 typedef struct {
@@ -170,6 +178,7 @@ typedef struct {
     int scales[DDSP_MSS_MAX_SCALES];
     double overlap;
     int scat_j, scat_q; /* scattering: averaging 2^scat_j samples, scat_q wavelets/octave */
+    int jtfs_j, jtfs_q1, jtfs_q2, jtfs_jfr, jtfs_qfr; /* joint time-frequency scattering */
     int sample_rate;    /* Hz, for mel, loudness and mfcc (16000) */
     int n_band_w[DDSP_PHI_NTERMS]; /* 0: no band weights; else ddsp_phi_n_bands() of them */
     double band_w[DDSP_PHI_NTERMS][DDSP_PHI_MAX_BANDS];
@@ -178,8 +187,9 @@ typedef struct {
 /* Scales and overlap of the MSS default, no term on, dist 1. */
 void ddsp_phi_config_default(ddsp_phi_config *c);
 /* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given; the items
- * "dist=l1|l2|cos", "scat_j=N", "scat_q=N", "TERM.bands=u0:u1:..." set those fields) into
- * c->weight (all others 0). A preset's name (ddsp_phi_preset) stands for its term list.
+ * "dist=l1|l2|cos", "scat_j=N", "scat_q=N", "jtfs_j=N", "jtfs_q1=N", "jtfs_q2=N",
+ * "jtfs_jfr=N", "jtfs_qfr=N", "TERM.bands=u0:u1:..." set those fields) into c->weight (all
+ * others 0). A preset's name (ddsp_phi_preset) stands for its term list.
  * DDSP_ERR naming the bad item. */
 int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list);
 const char *ddsp_phi_term_name(int term);
@@ -189,14 +199,15 @@ const char *ddsp_phi_preset(const char *name);
 /* Writes the term list back ("mag=1,logmag=1,dist=l1", parseable); returns buf. */
 const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap);
 int ddsp_phi_config_check(const ddsp_phi_config *c);
-/* Bands of term t under c (see "Bands" above): 8, 6 (mfcc), scat_j (scat1, scat2) or 1. */
+/* Bands of term t under c (see "Bands" above): 8, 6 (mfcc), scat_j (scat1, scat2), jtfs's
+ * bands (zeroth order, first and second order per frequential filter) or 1. */
 int ddsp_phi_n_bands(const ddsp_phi_config *c, int t);
 /* Shortest signal every term that is on accepts (scattering's averaging, mfcc's reflect
- * padding); ddsp_phi_init fails below it. */
+ * padding, jtfs's 2^jtfs_j); ddsp_phi_init fails below it. */
 size_t ddsp_phi_min_length(const ddsp_phi_config *c);
-/* The Φ a loss config asks for: its scales and overlap, its term list (c->terms non-empty).
- * DDSP_OK or DDSP_ERR. */
-int ddsp_phi_config_from_mss(ddsp_phi_config *p, const ddsp_mss_config *c);
+/* DDSP_OK when ddsp_phi_eval can take c: jtfs as a loss has dist l1 or l2 and no band weights
+ * (ddsp_phi_compare takes any). DDSP_ERR saying so otherwise. */
+int ddsp_phi_eval_check(const ddsp_phi_config *c);
 
 /* Plans and work buffers for up to max_batch pairs of N samples (all memory here). */
 typedef struct ddsp_phi ddsp_phi;
@@ -209,11 +220,52 @@ typedef struct {
     double per_term[DDSP_PHI_NTERMS]; /* weighted, summed over scales */
 } ddsp_phi_value;
 
-/* Loss of B pairs (target, estimate) (B, N); when d_estimate is not NULL it is overwritten
- * with dL/d(estimate) (B, N). OpenMP over (item, scale); any thread count gives the same
- * bits. */
+/* Loss of B pairs (target, estimate) (B, N); when d_estimate is not NULL, dL/d(estimate)
+ * (B, N) is added to it (times scale for _scaled), as every backward here accumulates.
+ * OpenMP over (item, scale); any thread count gives the same bits. */
 void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
                    const float *estimate, size_t B);
+void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, float scale,
+                          const float *target, const float *estimate, size_t B);
+
+/* ---------------------------------------------------------------- the loss
+ * One typed configuration for every Φ: an MSS type (mss) or a weighted term list (phi, on
+ * mss's scales and overlap). Parsed from and described as the text users give to --loss
+ * and checkpoints store ("l1log", "mag=1,logmag=1,delta_time=0.5,dist=l1", ...). */
+typedef enum { DDSP_LOSS_MSS = 0, DDSP_LOSS_TERMS } ddsp_loss_kind;
+typedef struct {
+    ddsp_loss_kind kind;
+    ddsp_mss_config mss; /* type (MSS), log mode, precision; scales and overlap for both */
+    ddsp_phi_config phi; /* term weights, dist and term settings (TERMS) */
+} ddsp_loss_config;
+/* MSS l1log, log mode add, scales 2048..64, overlap 0.75, exact. */
+void ddsp_loss_config_default(ddsp_loss_config *c);
+/* "l1log|l1|l2" or a term list into c (scales, overlap, log mode and precision kept).
+ * DDSP_ERR naming the bad item. */
+int ddsp_loss_parse(ddsp_loss_config *c, const char *s);
+/* The text that parses back to c's kind and terms ("l1log", or the normalised term list). */
+const char *ddsp_loss_describe(const ddsp_loss_config *c, char *buf, size_t cap);
+/* The term-list Φ configuration with c's scales and overlap (kind TERMS). */
+void ddsp_loss_phi_config(const ddsp_loss_config *c, ddsp_phi_config *out);
+int ddsp_loss_config_check(const ddsp_loss_config *c);
+
+/* A loss object for up to max_batch pairs of N samples: an MSS or a Φ (all memory here). */
+typedef struct ddsp_loss ddsp_loss;
+ddsp_loss *ddsp_loss_init(const ddsp_loss_config *c, size_t max_batch, size_t N);
+void ddsp_loss_free(ddsp_loss *l);
+/* Loss of B pairs into out (may be NULL); when d_estimate is not NULL, scale * dL/d(estimate)
+ * (B, N) is added to it. */
+void ddsp_loss_eval(ddsp_loss *l, ddsp_mss_value *out, float *d_estimate, float scale,
+                    const float *target, const float *estimate, size_t B);
+
+/* Write `ddsp loss --grad-out` (format "ddsp-loss", atomic): loss_type/log_mode names, the
+ * total and per-scale losses (c->n_scales), grad (N) = dL/d(estimate), and |STFT| of target t
+ * and estimate e (N samples each) at every scale of c; tpath/epath name the inputs.
+ * DDSP_OK or DDSP_ERR. */
+int ddsp_loss_file_write(const char *path, const ddsp_mss_config *c, const char *loss_type,
+                         const char *log_mode, double total, const double *per_scale, const float *grad,
+                         const float *t, const float *e, size_t N, int sr, const char *tpath,
+                         const char *epath);
 
 /* ---------------------------------------------------------------- comparing two sounds
  * What the timbre evaluation (ddsp/analysis.h) needs of a pair's features, whatever the

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddsp/nn.h"
 #include "ddsp/synth.h"
 
 /* 3 stacks x 4 tensors per layer, GRU 4, output 2, reverb 1: room for every buildable
@@ -55,8 +56,11 @@ typedef struct {
     int n_tensors;
     size_t n_params;  /* floats in params/grads (tensors start 64-byte aligned: padding) */
     size_t n_weights; /* trainable values: the sum of the tensor sizes */
-    float *params; /* (n_params), owned */
+    float *params; /* (n_params), owned: the fp32 master weights */
     float *grads;  /* (n_params), owned */
+    ddsp_precision prec; /* of the decoder's products: fp32 (after init) or bf16 */
+    void *gparams; /* (n_params) the weights as product operands: params itself in fp32, an
+                      owned bf16 copy in bf16, rounded from params by every forward */
 } ddsp_model;
 
 /* Build the table and allocate params/grads (zeroed). DDSP_OK or DDSP_ERR (bad config,
@@ -66,6 +70,13 @@ int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c);
  * builds, e.g. to check a file's tensors before allocating. DDSP_OK or DDSP_ERR (bad
  * config). Never pass the result to ddsp_model_free's users as a full model. */
 int ddsp_model_layout(ddsp_model *m, const ddsp_model_config *c);
+/* Precision of the decoder's products (ddsp/nn.h): DDSP_PREC_FP32 (what init sets) or
+ * DDSP_PREC_BF16 (bf16 operands, fp32 accumulation and results; master weights, gradients,
+ * LayerNorm, gate maths, synth, loss and optimiser stay fp32). Call before
+ * ddsp_model_acts_init: activations are laid out for it. Does not check the CPU: pass the
+ * result of ddsp_nn_precision_resolve. DDSP_OK, or DDSP_ERR when the bf16 copy of the
+ * weights cannot be allocated. */
+int ddsp_model_set_precision(ddsp_model *m, ddsp_precision p);
 /* Keras-style initial weights from `seed`. */
 void ddsp_model_init_weights(ddsp_model *m, uint64_t seed);
 void ddsp_model_free(ddsp_model *m);
@@ -76,22 +87,27 @@ const ddsp_tensor *ddsp_model_tensor(const ddsp_model *m, const char *name);
 float *ddsp_model_param(const ddsp_model *m, const char *name);
 float *ddsp_model_grad(const ddsp_model *m, const char *name);
 
-/* Activations and work buffers for batches of up to max_batch examples of F frames,
- * allocated once (nothing is allocated by forward/backward). NULL + ddsp_error on failure. */
+/* Activations and work buffers for batches of up to max_batch examples of F frames, in the
+ * model's precision (set it first), allocated once with the oneDNN products of the
+ * decoder (made for the thread count of ddsp_nn_threads_init; made on the first forward /
+ * backward with a new batch size, then kept); nothing is allocated by forward/backward.
+ * NULL + ddsp_error on failure. */
 ddsp_model_acts *ddsp_model_acts_init(const ddsp_model *m, size_t max_batch, size_t F);
 void ddsp_model_acts_free(ddsp_model_acts *a);
 
 /* raw (B, F, n_controls) <- decoder(f0_hz (B, F), loudness_db (B, F)); keeps what the
- * backward needs in a. The returned pointer is owned by a. */
-const float *ddsp_decoder_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
+ * backward needs in a. The returned pointer is owned by a. In bf16 it first rounds the
+ * master weights to their bf16 copy (once per forward: ~2 ms for the full model), so it
+ * always runs the current params. */
+const float *ddsp_model_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
                                   const float *loudness_db, size_t B);
 /* The same, with the GRU started from h0 (B, G) instead of zeros (NULL: zeros) and its final
  * state copied to h_final (B, G) when non-NULL: chunked inference carries the state across
  * chunk borders, so chunks give the one-shot result. (Backward assumes h0 = NULL.) */
-const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
+const float *ddsp_model_forward_state(const ddsp_model *m, ddsp_model_acts *a,
                                         const float *f0_hz, const float *loudness_db, size_t B,
                                         const float *h0, float *h_final);
 /* Parameter gradients += dL/dparams given d_raw (B, F, n_controls), for the last forward. */
-void ddsp_decoder_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B);
+void ddsp_model_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B);
 
 #endif

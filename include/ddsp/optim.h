@@ -35,9 +35,9 @@ int ddsp_adam_init(ddsp_adam *o, const ddsp_adam_config *c, size_t n);
 void ddsp_adam_free(ddsp_adam *o);
 
 /* Global L2 norm of g (n), summed in double in a fixed order. */
-double ddsp_grad_norm(const float *g, size_t n);
+double ddsp_optim_grad_norm(const float *g, size_t n);
 /* Clip g in place to c->clip_norm given its norm; returns the scale applied (1: none). */
-float ddsp_clip_grads(float *g, size_t n, double norm, double clip_norm);
+float ddsp_optim_clip_grads(float *g, size_t n, double norm, double clip_norm);
 /* Learning rate at update number `step` (0-based) with decay. */
 double ddsp_adam_lr(const ddsp_adam_config *c, int64_t step);
 /* One update of params (n) from grads (n) (already clipped); increments o->step. */

@@ -75,4 +75,22 @@ int ddsp_plot_nice_ticks(double lo, double hi, int max_ticks, double *ticks, dou
  * (missing, not a PNG). */
 int ddsp_plot_png_size(const char *path, int *width, int *height);
 
+/* ---------------------------------------------------------------- figures of files */
+#define DDSP_PLOT_MAX_AUDIO 4
+typedef struct {
+    const char *out;         /* the PNG (replaced atomically) */
+    size_t examples;         /* checkpoint: monitoring examples at most (<= 8) */
+    size_t n_fft, hop;       /* audio: 0 = automatic */
+    size_t width, height;    /* 0 = 1600 x 900 */
+    double db_range;         /* 0 = 80 dB */
+    int log_y;               /* logarithmic loss / distance axis */
+} ddsp_plot_opts;
+/* One PNG of a checkpoint (or a run folder's newest), a landscape or a jacobian file, chosen
+ * by the file's format. On DDSP_OK a one-line summary ("wrote ...") is in summary (cap bytes);
+ * DDSP_ERR names the file and the problem. */
+int ddsp_plot_file(const char *path, const ddsp_plot_opts *o, char *summary, size_t cap);
+/* Log-magnitude spectrograms of 1..DDSP_PLOT_MAX_AUDIO audio files side by side. */
+int ddsp_plot_audio_files(const char *const *files, int n, const ddsp_plot_opts *o, char *summary,
+                          size_t cap);
+
 #endif

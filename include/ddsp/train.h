@@ -19,13 +19,9 @@
 /* Buffers for batches of up to max_batch examples of F frames, allocated once; m is
  * borrowed (it must outlive t). NULL + ddsp_error on failure. _free(NULL) is a no-op. */
 typedef struct ddsp_trainer ddsp_trainer;
-ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size_t max_batch,
+ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_loss_config *loss, size_t max_batch,
                                 size_t F);
 void ddsp_trainer_free(ddsp_trainer *t);
-/* Train with the spectral distance c (ddsp_phi, "more choices of Φ" in ddsp/loss.h) instead
- * of the MSS: the step's value and gradient come from it (value->per_scale its per-scale
- * sums). Call once after init. DDSP_OK or DDSP_ERR (bad config, memory). */
-int ddsp_trainer_use_phi(ddsp_trainer *t, const ddsp_phi_config *c);
 /* Loss of the batch (mean over its B examples, per scale in *value if non-NULL); with
  * grad != 0 also accumulates gradients scaled by `grad_scale` (1 for a single process; the
  * share of the global batch under MPI). f0_hz, loudness_db (B, F), target (B, N), ids (B)

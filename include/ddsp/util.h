@@ -97,6 +97,19 @@ int ddsp_h5_attr_str(int64_t obj, const char *name, const char *value);
 int ddsp_h5_attr_f64(int64_t obj, const char *name, double value);
 int ddsp_h5_attr_i64(int64_t obj, const char *name, int64_t value);
 int ddsp_h5_attr_i64v(int64_t obj, const char *name, const int64_t *v, size_t n);
+/* A typed attribute (what a run's settings file and a checkpoint's /config hold: numbers as
+ * numbers, strings as strings). kind: 'i' int64 (i), 'f' double (f), 's' string (s). */
+typedef struct {
+    const char *name;
+    char kind;
+    int64_t i;
+    double f;
+    const char *s;
+} ddsp_h5_attr;
+int ddsp_h5_attrs_write(int64_t obj, const ddsp_h5_attr *a, int n);
+/* Describe dataset `name` under loc for readers: attributes "axes" (what each dimension is,
+ * e.g. "example, sample") and "units" (e.g. "full scale", "Hz", "dB"). */
+int ddsp_h5_describe(int64_t loc, const char *name, const char *axes, const char *units);
 /* Read a whole dataset converted to float / double. The caller owns *out (free with
  * ddsp_free). dims (up to 8) and *rank are filled in; `file` is only used in messages. */
 int ddsp_h5_read_f32(int64_t loc, const char *file, const char *name, float **out,
@@ -110,6 +123,15 @@ int ddsp_h5_read_f64(int64_t loc, const char *file, const char *name, double **o
 int ddsp_h5_attr_get_i64(int64_t obj, const char *name, int64_t *v);
 int ddsp_h5_attr_get_f64(int64_t obj, const char *name, double *v);
 int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap);
+/* Open an existing HDF5 file read-only and check its root "format" attribute is `format` and
+ * "format_version" in 1..max_version (*version set when not NULL). The file's id (close with
+ * ddsp_h5_close), or -1 with a message naming the file and what is wrong. */
+int64_t ddsp_h5_open_format(const char *path, const char *format, int max_version, int64_t *version);
+void ddsp_h5_close(int64_t file);
+/* The root "format" attribute of an HDF5 file into fmt ("" when absent or not HDF5). */
+void ddsp_h5_file_format(const char *path, char *fmt, size_t cap);
+/* 1 when loc has a link `name` (a path such as "history/step" is fine when its groups exist). */
+int ddsp_h5_exists(int64_t loc, const char *name);
 /* Turn off HDF5's automatic error stack printing (we report our own one-line errors). */
 void ddsp_h5_quiet(void);
 

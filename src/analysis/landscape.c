@@ -4,7 +4,6 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
-#include <hdf5.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -13,42 +12,29 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One distance: an MSS type or a spectral term list. */
+/* One distance: an MSS type or a spectral term list ("dist=l2" selects r^2). */
 typedef struct {
-    ddsp_mss *mss;
-    ddsp_phi *phi;
+    ddsp_loss *loss;
 } dist_t;
 
 static int dist_init(dist_t *d, const char *spec, size_t N) {
-    memset(d, 0, sizeof *d);
-    if (!strcmp(spec, "l1log") || !strcmp(spec, "l1") || !strcmp(spec, "l2")) {
-        ddsp_mss_config c;
-        ddsp_mss_config_default(&c);
-        if (ddsp_mss_parse_type(&c, spec)) return DDSP_ERR;
-        d->mss = ddsp_mss_init(&c, 1, N);
-        return d->mss ? DDSP_OK : DDSP_ERR;
-    }
-    ddsp_phi_config c;
-    ddsp_phi_config_default(&c);
-    if (ddsp_phi_parse_terms(&c, spec)) return DDSP_ERR; /* "dist=l2" selects r^2 */
-    d->phi = ddsp_phi_init(&c, 1, N);
-    return d->phi ? DDSP_OK : DDSP_ERR;
+    ddsp_loss_config c;
+    ddsp_loss_config_default(&c);
+    d->loss = NULL;
+    if (ddsp_loss_parse(&c, spec)) return DDSP_ERR;
+    d->loss = ddsp_loss_init(&c, 1, N);
+    return d->loss ? DDSP_OK : DDSP_ERR;
 }
 
 static double dist_eval(dist_t *d, const float *target, const float *x) {
-    if (d->mss) {
-        ddsp_mss_value v;
-        ddsp_mss_forward(d->mss, &v, NULL, target, x, 1);
-        return v.total;
-    }
-    ddsp_phi_value v;
-    ddsp_phi_eval(d->phi, &v, NULL, target, x, 1);
+    ddsp_mss_value v;
+    ddsp_loss_eval(d->loss, &v, NULL, 1.0f, target, x, 1);
     return v.total;
 }
 
 static void dist_free(dist_t *d) {
-    ddsp_mss_free(d->mss);
-    ddsp_phi_free(d->phi);
+    ddsp_loss_free(d->loss);
+    d->loss = NULL;
 }
 
 void ddsp_landscape_free(ddsp_landscape *l) {
@@ -177,70 +163,5 @@ done:
     for (int k = 0; k < P; k++) dist_free(&d[k]);
     ddsp_free(tx), ddsp_free(x), ddsp_free(zero);
     if (rc != DDSP_OK) ddsp_landscape_free(out);
-    return rc;
-}
-
-int ddsp_landscape_write(const char *path, const ddsp_landscape_config *c,
-                         const ddsp_landscape *l) {
-    char tmp[PATH_MAX];
-    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
-    ddsp_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
-    ddsp_tmp_track(tmp);
-    int rc = DDSP_ERR;
-    hid_t g = H5I_INVALID_HID;
-    const int n = l->grid, n2 = l->n_vary == 2 ? n : 1, total = n * n2;
-    char names[64] = "";
-    for (int a = 0; a < l->n_vary; a++) {
-        strcat(names, a ? "," : "");
-        strcat(names, ddsp_sound_param_name(c->vary[a]));
-    }
-    if (ddsp_h5_attr_str(f, "format", "ddsp-landscape") ||
-        ddsp_h5_attr_i64(f, "format_version", 1) ||
-        ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
-        ddsp_h5_attr_str(f, "sound", ddsp_sound_kind_name(c->target.kind)) ||
-        ddsp_h5_attr_str(f, "vary", names) || ddsp_h5_attr_i64(f, "grid", n) ||
-        ddsp_h5_attr_i64(f, "n_samples", (int64_t)c->target.N) ||
-        ddsp_h5_attr_i64(f, "sample_rate", c->target.sample_rate))
-        goto done;
-    for (int i = 0; i < DDSP_SP_N; i++) {
-        char an[64];
-        snprintf(an, sizeof an, "target_%s", ddsp_sound_param_name(i));
-        if (ddsp_h5_attr_f64(f, an, c->target.p[i])) goto done;
-    }
-    g = H5Gcreate2(f, "grid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) goto done;
-    for (int a = 0; a < l->n_vary; a++) {
-        uint64_t d1[1] = {(uint64_t)n};
-        if (ddsp_h5_write_f64(g, ddsp_sound_param_name(c->vary[a]), l->axis[a], 1, d1))
-            goto done;
-    }
-    for (int k = 0; k < l->n_phi; k++) {
-        char name[32];
-        uint64_t dl[3] = {(uint64_t)n, (uint64_t)n2, 0}, dg[3] = {(uint64_t)l->n_vary,
-                                                                    (uint64_t)n, (uint64_t)n2};
-        snprintf(name, sizeof name, "loss_%d", k);
-        if (ddsp_h5_write_f64(f, name, l->loss + (size_t)k * total, l->n_vary, dl)) goto done;
-        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-        if (ds < 0) goto done;
-        int bad = ddsp_h5_attr_str(ds, "phi", c->phi[k]) ||
-                  ddsp_h5_attr_f64(ds, "distance_to_silence", l->silence[k]) ||
-                  ddsp_h5_attr_f64(ds, "basin_share", l->basin[k]) ||
-                  ddsp_h5_attr_i64(ds, "argmin", l->argmin[k]);
-        H5Dclose(ds);
-        if (bad) goto done;
-        snprintf(name, sizeof name, "grad_%d", k);
-        if (ddsp_h5_write_f64(f, name, l->grad + (size_t)k * l->n_vary * total, l->n_vary + 1,
-                              dg))
-            goto done;
-    }
-    rc = DDSP_OK;
-done:
-    if (g >= 0) H5Gclose(g);
-    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", path);
-    if (rc == DDSP_OK) return ddsp_tmp_publish(tmp, path, 1);
-    unlink(tmp);
-    ddsp_tmp_forget(tmp);
     return rc;
 }

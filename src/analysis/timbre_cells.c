@@ -4,6 +4,7 @@
  * (its MSS, time-averaged MSS and MFCC), and their cache file. */
 #include "ddsp/analysis.h"
 #include "ddsp/dsp.h"
+#include "ddsp/formats.h"
 #include "ddsp/util.h"
 #include "loss/phi_terms.h"
 
@@ -409,8 +410,9 @@ int ddsp_timbre_cells_write(const char *path, const ddsp_timbre_cells *c,
     settings_key(key, sizeof key, c->feature, &c->phi);
     terms_key(terms, sizeof terms, c->feature, &c->phi);
     hid_t g = H5I_INVALID_HID;
-    int rc = ddsp_h5_attr_str(f, "format", "ddsp-timbre-cells") ||
-             ddsp_h5_attr_i64(f, "format_version", 1) || ddsp_h5_attr_str(f, "settings", key) ||
+    int rc = ddsp_h5_attr_str(f, "format", DDSP_TIMBRE_CELLS_FORMAT) ||
+             ddsp_h5_attr_i64(f, "format_version", DDSP_TIMBRE_CELLS_VERSION) ||
+             ddsp_h5_attr_str(f, "settings", key) ||
              ddsp_h5_attr_str(f, "terms", terms) ||
              ddsp_h5_attr_i64(f, "min_length", (int64_t)(c->feature == DDSP_TIMBRE_PHI
                                                              ? ddsp_phi_min_length(&c->phi)
@@ -462,8 +464,8 @@ int ddsp_timbre_cells_read(const char *path, ddsp_timbre_cells *c, const ddsp_ti
     if (f < 0) return ddsp_error("%s: not an HDF5 file", path);
     char fmt[64] = "", key[1024] = "", want[1024], terms[1024] = "";
     int64_t ver = 0;
-    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, "ddsp-timbre-cells") ||
-        ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != 1) {
+    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_TIMBRE_CELLS_FORMAT) ||
+        ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != DDSP_TIMBRE_CELLS_VERSION) {
         H5Fclose(f);
         return ddsp_error("%s: not a ddsp timbre cache (format '%s', version %lld)", path, fmt,
                           (long long)ver);

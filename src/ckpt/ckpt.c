@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ckpt/ckpt_internal.h"
 #include "ddsp/ckpt.h"
 #include "ddsp/util.h"
 
@@ -23,7 +25,7 @@ static int grow(void **p, size_t elem, int64_t cap) {
     return DDSP_OK;
 }
 
-int ddsp_history_add(ddsp_history *h, int64_t step, double loss, double grad_norm, double lr,
+int ddsp_ckpt_history_add(ddsp_ckpt_history *h, int64_t step, double loss, double grad_norm, double lr,
                      double audio_s_per_s, double elapsed_s) {
     if (h->n == h->cap) {
         const int64_t c = h->cap ? 2 * h->cap : 1024;
@@ -39,7 +41,7 @@ int ddsp_history_add(ddsp_history *h, int64_t step, double loss, double grad_nor
     return DDSP_OK;
 }
 
-int ddsp_history_add_valid(ddsp_history *h, int64_t step, double loss) {
+int ddsp_ckpt_history_add_valid(ddsp_ckpt_history *h, int64_t step, double loss) {
     if (h->nv == h->vcap) {
         const int64_t c = h->vcap ? 2 * h->vcap : 64;
         if (grow((void **)&h->valid_step, sizeof(int64_t), c) || grow((void **)&h->valid_loss, 8, c))
@@ -51,7 +53,7 @@ int ddsp_history_add_valid(ddsp_history *h, int64_t step, double loss) {
     return DDSP_OK;
 }
 
-void ddsp_history_free(ddsp_history *h) {
+void ddsp_ckpt_history_free(ddsp_ckpt_history *h) {
     if (!h) return;
     free(h->step), free(h->train_loss), free(h->grad_norm), free(h->lr);
     free(h->audio_s_per_s), free(h->elapsed_s), free(h->valid_step), free(h->valid_loss);
@@ -63,6 +65,16 @@ static hid_t lcpl_intermediate(void) {
     hid_t l = H5Pcreate(H5P_LINK_CREATE);
     if (l >= 0) H5Pset_create_intermediate_group(l, 1);
     return l;
+}
+
+/* What the dimensions of a model tensor are (from its name: Keras layouts [in, out]). */
+static const char *tensor_axes(const char *name, int rank) {
+    if (strstr(name, "gru/recurrent_kernel")) return "units, 3 x units (gates r, z, n)";
+    if (strstr(name, "gru/kernel")) return "input, 3 x units (gates r, z, n)";
+    if (strstr(name, "gru/bias")) return "3 x units (gates r, z, n)";
+    if (strstr(name, "reverb/ir")) return "sample (impulse response)";
+    if (rank == 2) return "input, output";
+    return "output";
 }
 
 /* float32 dataset of rank 1 or 2 at `name` (intermediate groups created) */
@@ -104,7 +116,7 @@ static int write_str_ds(hid_t loc, const char *name, const char *s) {
     return ok ? DDSP_OK : ddsp_error("cannot write '/%s'", name);
 }
 
-static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
+static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const ddsp_loss_config *lc,
                         const ddsp_ckpt_info *info) {
     const ddsp_model_config *c = &m->cfg;
     int rc = 0;
@@ -121,10 +133,13 @@ static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const 
     rc |= ddsp_h5_attr_str(g, "synth_amp_interp", c->synth.amp_interp == DDSP_AMP_LINEAR ? "linear" : "window");
     rc |= ddsp_h5_attr_i64(g, "synth_reverb", c->synth.reverb);
     rc |= ddsp_h5_attr_i64(g, "synth_reverb_length", c->synth.reverb_length);
-    if (l) {
+    if (lc) {
+        const ddsp_mss_config *l = &lc->mss;
         /* a spectral term list is written as it parses back: loss_type "terms" + the list */
-        rc |= ddsp_h5_attr_str(g, "loss_type", l->terms[0] ? "terms" : ddsp_mss_type_name(l->type));
-        if (l->terms[0]) rc |= ddsp_h5_attr_str(g, "loss_terms", l->terms);
+        char terms[1024];
+        rc |= ddsp_h5_attr_str(g, "loss_type", lc->kind == DDSP_LOSS_TERMS ? "terms" : ddsp_mss_type_name(l->type));
+        if (lc->kind == DDSP_LOSS_TERMS)
+            rc |= ddsp_h5_attr_str(g, "loss_terms", ddsp_loss_describe(lc, terms, sizeof terms));
         rc |= ddsp_h5_attr_str(g, "loss_log_mode", ddsp_mss_log_mode_name(l->log_mode));
         int64_t sc[DDSP_MSS_MAX_SCALES];
         for (int s = 0; s < l->n_scales; s++) sc[s] = l->scales[s];
@@ -141,11 +156,14 @@ static int write_config(hid_t g, const ddsp_model *m, const ddsp_adam *o, const 
         rc |= ddsp_h5_attr_f64(g, "adam_decay_rate", o->cfg.decay_rate);
         rc |= ddsp_h5_attr_f64(g, "adam_decay_steps", o->cfg.decay_steps);
     }
-    for (int i = 0; i < info->n_extra; i++) rc |= ddsp_h5_attr_str(g, info->keys[i], info->values[i]);
+    if (info->settings) {
+        ddsp_h5_attr a[24];
+        rc |= ddsp_h5_attrs_write(g, a, ckpt_settings_attrs(info->settings, a));
+    }
     return rc ? DDSP_ERR : DDSP_OK;
 }
 
-static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const ddsp_mss_config *l,
+static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const ddsp_loss_config *l,
                      const ddsp_ckpt_info *info) {
     const ddsp_ckpt_state *st = &info->state;
     int rc = 0;
@@ -153,6 +171,7 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     rc |= ddsp_h5_attr_i64(f, "format_version", DDSP_CKPT_VERSION);
     rc |= ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION);
     rc |= ddsp_h5_attr_i64(f, "step", st->step);
+    if (info->settings) rc |= ddsp_h5_attr_str(f, "run_id", info->settings->run_id);
     if (rc) return DDSP_ERR;
     hid_t g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return DDSP_ERR;
@@ -172,6 +191,9 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     char *wf = fftwf_export_wisdom_to_string(), *wd = fftw_export_wisdom_to_string();
     rc |= write_str_ds(g, "fftw_wisdom_float", wf ? wf : "");
     rc |= write_str_ds(g, "fftw_wisdom_double", wd ? wd : "");
+    if (!rc)
+        rc |= ddsp_h5_describe(g, "fftw_wisdom_float", "scalar", "FFTW wisdom text (float plans)") ||
+              ddsp_h5_describe(g, "fftw_wisdom_double", "scalar", "FFTW wisdom text (double plans)");
     free(wf), free(wd);
     H5Gclose(g);
     if (rc) return DDSP_ERR;
@@ -179,13 +201,21 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
     char name[160];
     for (int i = 0; i < m->n_tensors; i++) {
         const ddsp_tensor *t = &m->tensors[i];
+        const char *axes = tensor_axes(t->name, t->rank);
         snprintf(name, sizeof name, "model/%s", t->name);
-        if (write_f32(f, name, m->params + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
+        if (write_f32(f, name, m->params + t->offset, t->rank, t->shape[0], t->shape[1]) ||
+            ddsp_h5_describe(f, name, axes, "weight"))
+            return DDSP_ERR;
         if (!o) continue;
         snprintf(name, sizeof name, "optimizer/m/%s", t->name);
-        if (write_f32(f, name, o->m + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
+        if (write_f32(f, name, o->m + t->offset, t->rank, t->shape[0], t->shape[1]) ||
+            ddsp_h5_describe(f, name, axes, "Adam first moment (running mean of the gradient)"))
+            return DDSP_ERR;
         snprintf(name, sizeof name, "optimizer/v/%s", t->name);
-        if (write_f32(f, name, o->v + t->offset, t->rank, t->shape[0], t->shape[1])) return DDSP_ERR;
+        if (write_f32(f, name, o->v + t->offset, t->rank, t->shape[0], t->shape[1]) ||
+            ddsp_h5_describe(f, name, axes,
+                             "Adam second moment (running mean of the squared gradient, >= 0)"))
+            return DDSP_ERR;
     }
     if (o) {
         hid_t og = H5Gopen2(f, "optimizer", H5P_DEFAULT);
@@ -194,8 +224,8 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         if (rc) return DDSP_ERR;
     }
 
-    const ddsp_history *h = info->history;
-    const ddsp_history empty = {0};
+    const ddsp_ckpt_history *h = info->history;
+    const ddsp_ckpt_history empty = {0};
     if (!h) h = &empty;
     if (write_1d(f, "history/step", H5T_STD_I64LE, H5T_NATIVE_INT64, h->step, h->n) ||
         write_1d(f, "history/train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->train_loss, h->n) ||
@@ -206,6 +236,17 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         write_1d(f, "history/valid_step", H5T_STD_I64LE, H5T_NATIVE_INT64, h->valid_step, h->nv) ||
         write_1d(f, "history/valid_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, h->valid_loss, h->nv))
         return DDSP_ERR;
+    static const char *const hist_doc[8][3] = {
+        {"history/step", "row (one per update)", "update number (1 = after the first update)"},
+        {"history/train_loss", "row", "loss of the global batch (the run's loss)"},
+        {"history/grad_norm", "row", "global L2 norm of the summed gradient, before clipping"},
+        {"history/lr", "row", "learning rate of the update"},
+        {"history/audio_s_per_s", "row", "audio seconds trained per second of wall time"},
+        {"history/elapsed_s", "row", "s since the run started (sessions added up)"},
+        {"history/valid_step", "validation", "update number"},
+        {"history/valid_loss", "validation", "mean loss over the validation split (fixed noise)"}};
+    for (int k = 0; k < 8; k++)
+        if (ddsp_h5_describe(f, hist_doc[k][0], hist_doc[k][1], hist_doc[k][2])) return DDSP_ERR;
 
     g = H5Gcreate2(f, "dataset_stats", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return DDSP_ERR;
@@ -232,6 +273,13 @@ static int write_all(hid_t f, const ddsp_model *m, const ddsp_adam *o, const dds
         rc |= write_f32(eg, "recon_logmag", e->recon_logmag, 2, info->monitor_F, info->monitor_K);
         rc |= write_f32(eg, "target_audio", e->target_audio, 1, info->monitor_N, 0);
         rc |= write_f32(eg, "recon_audio", e->recon_audio, 1, info->monitor_N, 0);
+        if (!rc)
+            rc |= ddsp_h5_describe(eg, "target_logmag", "frame, bin (n_fft/2 + 1)",
+                                   "natural log of |STFT| + 1e-5 (full-scale units)") ||
+                  ddsp_h5_describe(eg, "recon_logmag", "frame, bin (n_fft/2 + 1)",
+                                   "natural log of |STFT| + 1e-5 (full-scale units)") ||
+                  ddsp_h5_describe(eg, "target_audio", "sample", "full scale (1 = 0 dBFS)") ||
+                  ddsp_h5_describe(eg, "recon_audio", "sample", "full scale (1 = 0 dBFS)");
         H5Gclose(eg);
     }
     H5Gclose(g);
@@ -265,7 +313,7 @@ static int write_full(int fd, const unsigned char *p, size_t n) {
  * fails on a full disk leaves a file id that crashes the library at exit; h5py#914), and the
  * message carries write()'s own errno. Costs one checkpoint-sized buffer while writing. */
 int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
-                    const ddsp_mss_config *loss, const ddsp_ckpt_info *info) {
+                    const ddsp_loss_config *loss, const ddsp_ckpt_info *info) {
     char tmp[PATH_MAX];
     if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
     ddsp_h5_quiet();
@@ -317,7 +365,7 @@ int ddsp_ckpt_write(const char *path, const ddsp_model *m, const ddsp_adam *o,
 }
 
 /* ------------------------------------------------------------------ reading */
-static int get_i(hid_t g, const char *path, const char *name, int *v) {
+int ckpt_get_i(hid_t g, const char *path, const char *name, int *v) {
     int64_t x;
     if (ddsp_h5_attr_get_i64(g, name, &x)) return ddsp_error("%s: checkpoint lacks /config attribute '%s'", path, name);
     if (x < INT_MIN || x > INT_MAX) /* never wrap: 2^32 + 3 layers is not 3 */
@@ -327,7 +375,7 @@ static int get_i(hid_t g, const char *path, const char *name, int *v) {
     return DDSP_OK;
 }
 
-static int get_d(hid_t g, const char *path, const char *name, double *v) {
+int ckpt_get_d(hid_t g, const char *path, const char *name, double *v) {
     if (ddsp_h5_attr_get_f64(g, name, v)) return ddsp_error("%s: checkpoint lacks /config attribute '%s'", path, name);
     return DDSP_OK;
 }
@@ -465,7 +513,7 @@ static int read_1d(hid_t f, const char *path, const char *name, hid_t mtype, siz
     return DDSP_OK;
 }
 
-static int read_history(hid_t f, const char *path, ddsp_history *h) {
+int ckpt_read_history(hid_t f, const char *path, ddsp_ckpt_history *h) {
     memset(h, 0, sizeof *h);
     int64_t n[6], nv[2];
     int rc = 0;
@@ -478,13 +526,13 @@ static int read_history(hid_t f, const char *path, ddsp_history *h) {
     rc |= read_1d(f, path, "history/valid_step", H5T_NATIVE_INT64, 8, (void **)&h->valid_step, &nv[0]);
     rc |= read_1d(f, path, "history/valid_loss", H5T_NATIVE_DOUBLE, 8, (void **)&h->valid_loss, &nv[1]);
     if (rc) {
-        ddsp_history_free(h);
+        ddsp_ckpt_history_free(h);
         return DDSP_ERR;
     }
     for (int i = 1; i < 6; i++)
         if (n[i] != n[0]) rc = 1;
     if (rc || nv[0] != nv[1]) {
-        ddsp_history_free(h);
+        ddsp_ckpt_history_free(h);
         return ddsp_error("%s: /history datasets have different lengths", path);
     }
     /* realloc'd arrays: capacity is their current length */
@@ -493,76 +541,82 @@ static int read_history(hid_t f, const char *path, ddsp_history *h) {
     return DDSP_OK;
 }
 
-int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
-                   ddsp_history *history, ddsp_mss_config *loss, int import_wisdom) {
-    memset(m, 0, sizeof *m);
-    if (o) memset(o, 0, sizeof *o);
-    if (history) memset(history, 0, sizeof *history);
+/* The one way into a checkpoint: the file (exists, HDF5), its format and version, its /config
+ * group. On DDSP_OK the caller closes *g and *f; on DDSP_ERR nothing is left open. */
+int ckpt_open(const char *path, hid_t *f, hid_t *g, int64_t *ver) {
+    char fmt[64] = "";
+    *f = *g = -1;
+    *ver = 0;
     ddsp_h5_quiet();
     if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path);
     if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a checkpoint is)", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
-    hid_t g = -1, sg = -1;
-    int rc = DDSP_ERR;
-    char fmt[64] = "", interp[16] = "";
-    int64_t ver = 0;
-    ddsp_model_config c;
-    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_CKPT_FORMAT)) {
+    if ((*f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return ddsp_error("%s: cannot open as HDF5", path);
+    if (ddsp_h5_attr_get_str(*f, "format", fmt, sizeof fmt) || strcmp(fmt, DDSP_CKPT_FORMAT))
         ddsp_error("%s: not a ddsp checkpoint (format attribute '%s')", path, fmt[0] ? fmt : "missing");
-        goto cleanup;
-    }
-    if (ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver != DDSP_CKPT_VERSION) {
-        ddsp_error("%s: checkpoint format version %lld, this ddsp reads %d", path, (long long)ver,
-                   DDSP_CKPT_VERSION);
-        goto cleanup;
-    }
-    if (H5Lexists(f, "config", H5P_DEFAULT) <= 0 || (g = H5Gopen2(f, "config", H5P_DEFAULT)) < 0) {
+    else if (ddsp_h5_attr_get_i64(*f, "format_version", ver) || *ver < 1 || *ver > DDSP_CKPT_VERSION)
+        ddsp_error("%s: checkpoint format version %lld, this ddsp reads 1 to %d", path,
+                   (long long)*ver, DDSP_CKPT_VERSION);
+    else if (H5Lexists(*f, "config", H5P_DEFAULT) <= 0 || (*g = H5Gopen2(*f, "config", H5P_DEFAULT)) < 0)
         ddsp_error("%s: checkpoint has no /config group", path);
-        goto cleanup;
-    }
-    ddsp_model_config_preset(&c, "full");
-    if (get_i(g, path, "model_hidden", &c.hidden) || get_i(g, path, "model_gru_units", &c.gru_units) ||
-        get_i(g, path, "model_layers", &c.n_layers) || get_d(g, path, "model_ld_range", &c.ld_range) ||
-        get_i(g, path, "synth_sample_rate", &c.synth.sample_rate) ||
-        get_i(g, path, "synth_hop", &c.synth.hop) ||
-        get_i(g, path, "synth_harmonics", &c.synth.n_harmonics) ||
-        get_i(g, path, "synth_noise_bands", &c.synth.n_noise_bands) ||
-        get_i(g, path, "synth_reverb", &c.synth.reverb) ||
-        get_i(g, path, "synth_reverb_length", &c.synth.reverb_length))
-        goto cleanup;
+    else
+        return DDSP_OK;
+    H5Fclose(*f);
+    *f = -1;
+    return DDSP_ERR;
+}
+
+/* The model configuration of /config, checked against the stored tensors' shapes before
+ * anything is allocated from it. */
+int ckpt_read_model_config(hid_t f, hid_t g, const char *path, ddsp_model_config *c) {
+    char interp[16] = "";
+    ddsp_model_config_preset(c, "full");
+    if (ckpt_get_i(g, path, "model_hidden", &c->hidden) || ckpt_get_i(g, path, "model_gru_units", &c->gru_units) ||
+        ckpt_get_i(g, path, "model_layers", &c->n_layers) || ckpt_get_d(g, path, "model_ld_range", &c->ld_range) ||
+        ckpt_get_i(g, path, "synth_sample_rate", &c->synth.sample_rate) ||
+        ckpt_get_i(g, path, "synth_hop", &c->synth.hop) ||
+        ckpt_get_i(g, path, "synth_harmonics", &c->synth.n_harmonics) ||
+        ckpt_get_i(g, path, "synth_noise_bands", &c->synth.n_noise_bands) ||
+        ckpt_get_i(g, path, "synth_reverb", &c->synth.reverb) ||
+        ckpt_get_i(g, path, "synth_reverb_length", &c->synth.reverb_length))
+        return DDSP_ERR;
     if (ddsp_h5_attr_get_str(g, "synth_amp_interp", interp, sizeof interp) ||
-        ddsp_synth_parse_amp_interp(&c.synth, interp)) {
-        ddsp_error("%s: bad /config attribute synth_amp_interp '%s'", path, interp);
-        goto cleanup;
-    }
-    {
-        ddsp_model lay;
-        if (ddsp_model_layout(&lay, &c)) {
-            char *why = strdup(ddsp_last_error());
-            ddsp_error("%s: bad /config: %s", path, why ? why : "?");
-            free(why);
-            goto cleanup;
-        }
-        if (check_stored_shapes(f, path, &lay)) goto cleanup;
-    }
+        ddsp_synth_parse_amp_interp(&c->synth, interp))
+        return ddsp_error("%s: bad /config attribute synth_amp_interp '%s'", path, interp);
+    ddsp_model lay;
+    if (ddsp_model_layout(&lay, c)) return ddsp_error("%s: bad /config: %s", path, ddsp_last_error());
+    return check_stored_shapes(f, path, &lay);
+}
+
+int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_state *state,
+                   ddsp_ckpt_history *history, ddsp_loss_config *loss_out, int import_wisdom) {
+    memset(m, 0, sizeof *m);
+    if (o) memset(o, 0, sizeof *o);
+    if (history) memset(history, 0, sizeof *history);
+    hid_t f = -1, g = -1, sg = -1;
+    int64_t ver = 0;
+    int rc = DDSP_ERR;
+    ddsp_model_config c;
+    if (ckpt_open(path, &f, &g, &ver)) return DDSP_ERR;
+    if (ckpt_read_model_config(f, g, path, &c)) goto cleanup;
     if (ddsp_model_init(m, &c)) {
         char *why = strdup(ddsp_last_error());
         ddsp_error("%s: %s", path, why ? why : "?");
         free(why);
         goto cleanup;
     }
-    if (loss) {
-        char s[sizeof loss->terms];
+    if (loss_out) {
+        char s[1024];
         int64_t sc[DDSP_MSS_MAX_SCALES];
-        ddsp_mss_config_default(loss);
+        ddsp_loss_config_default(loss_out);
+        ddsp_mss_config *loss = &loss_out->mss;
         int terms = !ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s) && !strcmp(s, "terms");
         if (terms && ddsp_h5_attr_get_str(g, "loss_terms", s, sizeof s)) s[0] = '\0';
         if ((!terms && ddsp_h5_attr_get_str(g, "loss_type", s, sizeof s)) ||
-            ddsp_mss_parse_type(loss, s) ||
+            ddsp_loss_parse(loss_out, s) ||
             ddsp_h5_attr_get_str(g, "loss_log_mode", s, sizeof s) || ddsp_mss_parse_log_mode(loss, s) ||
             ddsp_h5_attr_get_str(g, "loss_precision", s, sizeof s) || ddsp_mss_parse_precision(loss, s) ||
-            get_d(g, path, "loss_overlap", &loss->overlap)) {
+            ckpt_get_d(g, path, "loss_overlap", &loss->overlap)) {
             ddsp_error("%s: bad or missing loss settings in /config", path);
             goto cleanup;
         }
@@ -578,7 +632,7 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         }
         loss->n_scales = (int)ns;
         for (int i = 0; i < loss->n_scales; i++) loss->scales[i] = (int)sc[i];
-        if (ddsp_mss_config_check(loss)) goto cleanup;
+        if (ddsp_loss_config_check(loss_out)) goto cleanup;
     }
     char name[160];
     for (int i = 0; i < m->n_tensors; i++) {
@@ -588,11 +642,11 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
     if (o) {
         ddsp_adam_config ac;
         ddsp_adam_config_default(&ac);
-        if (get_d(g, path, "adam_lr", &ac.lr) || get_d(g, path, "adam_beta1", &ac.beta1) ||
-            get_d(g, path, "adam_beta2", &ac.beta2) || get_d(g, path, "adam_eps", &ac.eps) ||
-            get_d(g, path, "adam_clip_norm", &ac.clip_norm) ||
-            get_d(g, path, "adam_decay_rate", &ac.decay_rate) ||
-            get_d(g, path, "adam_decay_steps", &ac.decay_steps))
+        if (ckpt_get_d(g, path, "adam_lr", &ac.lr) || ckpt_get_d(g, path, "adam_beta1", &ac.beta1) ||
+            ckpt_get_d(g, path, "adam_beta2", &ac.beta2) || ckpt_get_d(g, path, "adam_eps", &ac.eps) ||
+            ckpt_get_d(g, path, "adam_clip_norm", &ac.clip_norm) ||
+            ckpt_get_d(g, path, "adam_decay_rate", &ac.decay_rate) ||
+            ckpt_get_d(g, path, "adam_decay_steps", &ac.decay_steps))
             goto cleanup;
         if (ddsp_adam_init(o, &ac, m->n_params)) {
             char *why = strdup(ddsp_last_error());
@@ -644,6 +698,11 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         }
         state->step = s, state->seed = (uint64_t)seed, state->epoch = ep;
         state->epoch_position = pos, state->n_ranks = (int)nr;
+        state->run_id[0] = '\0';
+        if (ver >= 2 && ddsp_h5_attr_get_str(f, "run_id", state->run_id, sizeof state->run_id)) {
+            ddsp_error("%s: bad or missing run_id attribute (%s)", path, ddsp_last_error());
+            goto cleanup;
+        }
     }
     if (import_wisdom) {
         char *w = NULL;
@@ -652,7 +711,7 @@ int ddsp_ckpt_read(const char *path, ddsp_model *m, ddsp_adam *o, ddsp_ckpt_stat
         if (read_str_ds(sg, "fftw_wisdom_double", &w) == DDSP_OK && w[0]) fftw_import_wisdom_from_string(w);
         free(w);
     }
-    if (history && read_history(f, path, history)) goto cleanup;
+    if (history && ckpt_read_history(f, path, history)) goto cleanup;
     rc = DDSP_OK;
 cleanup:
     if (sg >= 0) H5Gclose(sg);
@@ -661,106 +720,10 @@ cleanup:
     if (rc != DDSP_OK) {
         ddsp_model_free(m);
         if (o) ddsp_adam_free(o);
-        if (history) ddsp_history_free(history);
+        if (history) ddsp_ckpt_history_free(history);
     }
     return rc;
 }
 
-int ddsp_ckpt_config_str(const char *path, const char *key, char *buf, size_t cap) {
-    ddsp_h5_quiet();
-    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
-    hid_t g = H5Lexists(f, "config", H5P_DEFAULT) > 0 ? H5Gopen2(f, "config", H5P_DEFAULT) : -1;
-    int rc = g >= 0 ? ddsp_h5_attr_get_str(g, key, buf, cap) : ddsp_error("%s: no /config", path);
-    if (g >= 0) H5Gclose(g);
-    H5Fclose(f);
-    return rc;
-}
-
-int ddsp_ckpt_stat(const char *path, const char *name, double *v) {
-    ddsp_h5_quiet();
-    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
-    hid_t g = H5Lexists(f, "dataset_stats", H5P_DEFAULT) > 0 ? H5Gopen2(f, "dataset_stats", H5P_DEFAULT) : -1;
-    int rc = g >= 0 ? ddsp_h5_attr_get_f64(g, name, v) : ddsp_error("%s: no /dataset_stats", path);
-    if (g >= 0) H5Gclose(g);
-    H5Fclose(f);
-    return rc;
-}
-
-int ddsp_ckpt_read_model(const char *path, ddsp_model *m, int64_t *step, uint64_t *seed) {
-    ddsp_ckpt_state st;
-    if (ddsp_ckpt_read(path, m, NULL, &st, NULL, NULL, 0)) return DDSP_ERR;
-    if (step) *step = st.step;
-    if (seed) *seed = st.seed;
-    return DDSP_OK;
-}
-
-/* ------------------------------------------------------------------ run folders */
-void ddsp_ckpt_path(char *path, size_t cap, const char *run_dir, int64_t step) {
-    snprintf(path, cap, "%s/ckpt-%08lld.h5", run_dir, (long long)step);
-}
-
-/* steps of the ckpt-<step>.h5 files in dir, descending; caller frees */
-static int64_t *list_steps(const char *dir, int *n) {
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return NULL;
-    int64_t *v = NULL;
-    int cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        long long s;
-        char tail[8];
-        if (sscanf(e->d_name, "ckpt-%lld.%7s", &s, tail) == 2 && !strcmp(tail, "h5") && s >= 0) {
-            if (*n == cap) {
-                cap = cap ? 2 * cap : 16;
-                int64_t *nv = realloc(v, sizeof(int64_t) * (size_t)cap);
-                if (!nv) break;
-                v = nv;
-            }
-            v[(*n)++] = s;
-        }
-    }
-    closedir(d);
-    for (int i = 1; i < *n; i++) /* insertion sort, descending: a handful of files */
-        for (int j = i; j > 0 && v[j] > v[j - 1]; j--) {
-            int64_t t = v[j];
-            v[j] = v[j - 1], v[j - 1] = t;
-        }
-    return v;
-}
-
-int ddsp_ckpt_latest(const char *run_dir, char *path, size_t cap) {
-    int n = 0;
-    int64_t *steps = list_steps(run_dir, &n);
-    int rc = ddsp_error("%s: no checkpoint (ckpt-<step>.h5) found", run_dir);
-    ddsp_h5_quiet();
-    for (int i = 0; i < n; i++) {
-        ddsp_ckpt_path(path, cap, run_dir, steps[i]);
-        /* newest that opens as a checkpoint: a file cut short by a crash is skipped */
-        hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-        char fmt[64] = "";
-        int ok = f >= 0 && ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) == DDSP_OK &&
-                 !strcmp(fmt, DDSP_CKPT_FORMAT);
-        if (f >= 0) H5Fclose(f);
-        if (ok) {
-            rc = DDSP_OK;
-            break;
-        }
-        ddsp_log("warning: skipping unreadable checkpoint %s", path);
-    }
-    free(steps);
-    return rc;
-}
-
-void ddsp_ckpt_prune(const char *run_dir, int keep) {
-    int n = 0;
-    int64_t *steps = list_steps(run_dir, &n);
-    char path[4200];
-    for (int i = keep < 1 ? 1 : keep; i < n; i++) {
-        ddsp_ckpt_path(path, sizeof path, run_dir, steps[i]);
-        unlink(path);
-    }
-    free(steps);
-}
+/* Version-1 checkpoints kept a few settings as strings in /config (dataset, batch,
+ * model_preset, run_dir) and the rest in the model, loss and Adam settings. */

@@ -3,6 +3,7 @@
 #define DDSP_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Exit codes of every subcommand. */
 /* EXIT_INTERRUPTED: stopped by SIGUSR1/SIGTERM after writing a checkpoint (resumable). */
@@ -39,5 +40,9 @@ int cli_parse_size(const char *opt, const char *s, size_t *out, size_t lo, size_
 int cli_parse_double(const char *opt, const char *s, double *out, double lo, double hi);
 /* Print "ddsp CMD: MESSAGE" to stderr. */
 void cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* JSON output: "key": value (null when not finite) followed by sep; a quoted, escaped string. */
+void cli_json_num(FILE *f, const char *key, double v, const char *sep);
+void cli_json_str(FILE *f, const char *s);
 
 #endif

@@ -111,42 +111,6 @@ typedef struct {
     ddsp_eval_metrics m;
 } row_t;
 
-/* f0 / loudness settings the dataset was prepared with (root attributes; defaults if absent). */
-static void dataset_feature_config(const ddsp_dataset *ds, ddsp_f0_config *fc,
-                                   ddsp_loudness_config *lc) {
-    ddsp_f0_config_default(fc);
-    ddsp_loudness_config_default(lc);
-    fc->sample_rate = lc->sample_rate = ds->sample_rate;
-    fc->hop = lc->hop = ds->hop;
-    double v;
-    int64_t n;
-    if (ddsp_h5_attr_get_f64(ds->file, "f0_fmin", &v) == DDSP_OK) fc->fmin = v;
-    if (ddsp_h5_attr_get_f64(ds->file, "f0_fmax", &v) == DDSP_OK) fc->fmax = v;
-    if (ddsp_h5_attr_get_i64(ds->file, "loudness_n_fft", &n) == DDSP_OK) lc->n_fft = (int)n;
-    if (ddsp_h5_attr_get_f64(ds->file, "loudness_range_db", &v) == DDSP_OK) lc->range_db = v;
-    if (ddsp_h5_attr_get_f64(ds->file, "loudness_ref_db", &v) == DDSP_OK) lc->ref_db = v;
-}
-
-static void json_num(FILE *f, const char *key, double v, const char *sep) {
-    if (isfinite(v))
-        fprintf(f, "\"%s\": %.9g%s", key, v, sep);
-    else
-        fprintf(f, "\"%s\": null%s", key, sep);
-}
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", *s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void fmt_num(char *buf, size_t cap, const char *fmt, double v) {
     if (isfinite(v))
         snprintf(buf, cap, fmt, v);
@@ -167,7 +131,7 @@ int cmd_eval(int argc, char **argv) {
     float *y = NULL, *audio = NULL, *f0 = NULL, *ld = NULL, *conf = NULL;
     int64_t *ids = NULL, *sel = NULL;
     row_t *rows = NULL;
-    ddsp_history hist;
+    ddsp_ckpt_history hist;
     memset(&im, 0, sizeof im);
     memset(&ds, 0, sizeof ds);
     memset(&hist, 0, sizeof hist);
@@ -183,23 +147,8 @@ int cmd_eval(int argc, char **argv) {
         goto fail;
     }
     /* the examples: validation and/or training split, in dataset order */
-    const int want_v = strcmp(a.split, "train") != 0, want_t = strcmp(a.split, "valid") != 0;
     size_t n = 0;
-    if (!(sel = malloc(sizeof(int64_t) * (size_t)(ds.n_examples ? ds.n_examples : 1)))) {
-        ddsp_error("out of memory");
-        goto fail;
-    }
-    {
-        int64_t it = 0, iv = 0;
-        while ((want_t && it < ds.n_train) || (want_v && iv < ds.n_valid)) {
-            const int64_t t = want_t && it < ds.n_train ? ds.train[it] : INT64_MAX;
-            const int64_t v = want_v && iv < ds.n_valid ? ds.valid[iv] : INT64_MAX;
-            if (t < v)
-                sel[n++] = t, it++;
-            else
-                sel[n++] = v, iv++;
-        }
-    }
+    if (ddsp_dataset_select(&ds, a.split, &sel, &n)) goto fail;
     if (n == 0) {
         ddsp_error("%s: no %s examples (it has %lld train and %lld validation; try --split %s)",
                    a.data, !strcmp(a.split, "valid") ? "validation" : a.split,
@@ -216,7 +165,7 @@ int cmd_eval(int argc, char **argv) {
     if (csv) ddsp_tmp_track(csv_tmp);
     const size_t B = a.batch < n ? a.batch : n, T = (size_t)ds.T, F = (size_t)ds.F;
     tr = ddsp_trainer_init(&im.m, &im.loss, B, F);
-    mss = tr ? ddsp_mss_init(&im.loss, 1, T) : NULL;
+    mss = tr ? ddsp_mss_init(&im.loss.mss, 1, T) : NULL;
     audio = ddsp_alloc(sizeof(float) * B * T), y = ddsp_alloc(sizeof(float) * B * T);
     f0 = ddsp_alloc(sizeof(float) * B * F), ld = ddsp_alloc(sizeof(float) * B * F);
     conf = ddsp_alloc(sizeof(float) * F);
@@ -228,7 +177,7 @@ int cmd_eval(int argc, char **argv) {
     }
     ddsp_f0_config fc;
     ddsp_loudness_config lc;
-    dataset_feature_config(&ds, &fc, &lc);
+    ddsp_dataset_feature_config(&ds, &fc, &lc);
     if (ddsp_f0_config_check(&fc) || ddsp_loudness_config_check(&lc)) goto fail;
 
     const double t0 = ddsp_now();
@@ -280,26 +229,26 @@ int cmd_eval(int argc, char **argv) {
 
     if (a.json) {
         printf("{\"checkpoint\": ");
-        json_str(stdout, im.path);
+        cli_json_str(stdout, im.path);
         printf(", \"step\": %lld, \"dataset\": ", (long long)im.step);
-        json_str(stdout, a.data);
+        cli_json_str(stdout, a.data);
         printf(", \"split\": \"%s\", \"n_examples\": %zu, \"loss_type\": \"%s\", "
                "\"conf_threshold\": %g, \"rpa_tolerance_cents\": 50, ",
-               a.split, n, ddsp_mss_type_name(im.loss.type), a.conf_threshold);
-        if (isfinite(recorded)) json_num(stdout, "recorded_valid_loss", recorded, ", ");
+               a.split, n, ddsp_mss_type_name(im.loss.mss.type), a.conf_threshold);
+        if (isfinite(recorded)) cli_json_num(stdout, "recorded_valid_loss", recorded, ", ");
         printf("\"mean\": {");
-        json_num(stdout, "mss", mean[0], ", ");
-        json_num(stdout, "loudness_l1_db", mean[1], ", ");
-        json_num(stdout, "f0_l1_cents", mean[2], ", ");
-        json_num(stdout, "rpa", mean[3], "");
+        cli_json_num(stdout, "mss", mean[0], ", ");
+        cli_json_num(stdout, "loudness_l1_db", mean[1], ", ");
+        cli_json_num(stdout, "f0_l1_cents", mean[2], ", ");
+        cli_json_num(stdout, "rpa", mean[3], "");
         printf("}, \"examples\": [");
         for (size_t k = 0; k < n; k++) {
             printf("%s{\"example\": %lld, \"split\": \"%s\", ", k ? ", " : "",
                    (long long)rows[k].example, rows[k].valid ? "valid" : "train");
-            json_num(stdout, "mss", rows[k].mss, ", ");
-            json_num(stdout, "loudness_l1_db", rows[k].m.loudness_l1_db, ", ");
-            json_num(stdout, "f0_l1_cents", rows[k].m.f0_l1_cents, ", ");
-            json_num(stdout, "rpa", rows[k].m.rpa, ", ");
+            cli_json_num(stdout, "mss", rows[k].mss, ", ");
+            cli_json_num(stdout, "loudness_l1_db", rows[k].m.loudness_l1_db, ", ");
+            cli_json_num(stdout, "f0_l1_cents", rows[k].m.f0_l1_cents, ", ");
+            cli_json_num(stdout, "rpa", rows[k].m.rpa, ", ");
             printf("\"conf_frames\": %zu, \"frames\": %zu}", rows[k].m.n_conf, rows[k].m.n_frames);
         }
         printf("]}\n");
@@ -313,7 +262,7 @@ int cmd_eval(int argc, char **argv) {
                (double)T / ds.sample_rate);
         printf("metrics    mss: %s loss, %d scales; ld_l1_db: all frames; f0_l1_cents, rpa "
                "(50 cents): frames with dataset f0 confidence >= %g\n",
-               ddsp_mss_type_name(im.loss.type), im.loss.n_scales, a.conf_threshold);
+               ddsp_mss_type_name(im.loss.mss.type), im.loss.mss.n_scales, a.conf_threshold);
         printf("%8s %6s %10s %9s %12s %7s %12s\n", "example", "split", "mss", "ld_l1_db",
                "f0_l1_cents", "rpa", "conf_frames");
         char c1[32], c2[32];
@@ -366,7 +315,7 @@ int cmd_eval(int argc, char **argv) {
 fail:
     if (a.json) { /* scripts still get one JSON object */
         printf("{\"ok\": false, \"error\": ");
-        json_str(stdout, ddsp_last_error());
+        cli_json_str(stdout, ddsp_last_error());
         printf("}\n");
     }
     cli_fail("eval", "%s", ddsp_last_error());
@@ -376,7 +325,7 @@ cleanup:
         unlink(csv_tmp);
         ddsp_tmp_forget(csv_tmp);
     }
-    ddsp_history_free(&hist);
+    ddsp_ckpt_history_free(&hist);
     free(rows), free(ids), free(sel);
     ddsp_free(y), ddsp_free(audio), ddsp_free(f0), ddsp_free(ld), ddsp_free(conf);
     ddsp_mss_free(mss);

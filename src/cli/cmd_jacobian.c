@@ -9,7 +9,6 @@
 #include "ddsp/util.h"
 
 #include <errno.h>
-#include <hdf5.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -43,83 +42,6 @@ static const char *HELP =
     "                          iterations; up to 200000 controls, e.g. --frames 400:600)\n"
     "  --scales LIST           Φ's FFT sizes (default 2048,1024,512,256,128,64; overlap 0.75)\n"
     "  --out J.h5              output (required); `ddsp plot J.h5 --out fig.png` draws it\n";
-
-static int read_controls(const char *path, float **raw, float **f0, float **noise, size_t *F,
-                         size_t C, size_t hop) {
-    ddsp_h5_quiet();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot open as HDF5", path);
-    uint64_t d[8], d2[8];
-    int r, r2, rc = DDSP_ERR;
-    if (ddsp_h5_read_f32(f, path, "raw_controls", raw, d, &r) ||
-        ddsp_h5_read_f32(f, path, "f0_hz", f0, d2, &r2))
-        goto done;
-    if (r != 2 || d[1] != C || r2 != 1 || d2[0] != d[0]) {
-        ddsp_error("%s: raw_controls must be (F, %zu) and f0_hz (F); got rank %d (%llu, %llu) "
-                   "and %llu frames",
-                   path, C, r, (unsigned long long)d[0], (unsigned long long)(r == 2 ? d[1] : 0),
-                   (unsigned long long)d2[0]);
-        goto done;
-    }
-    *F = d[0];
-    if (H5Lexists(f, "noise_uniform", H5P_DEFAULT) > 0) {
-        if (ddsp_h5_read_f32(f, path, "noise_uniform", noise, d, &r)) goto done;
-        if (r != 1 || d[0] != *F * hop) {
-            ddsp_error("%s: noise_uniform must have F * %zu = %zu samples", path, hop, *F * hop);
-            goto done;
-        }
-    }
-    /* a NaN control gives NaN singular vectors and a spectrum of zeros */
-    struct {
-        const char *name;
-        const float *v;
-        size_t n;
-    } chk[3] = {{"raw_controls", *raw, *F * C}, {"f0_hz", *f0, *F}, {"noise_uniform", *noise, *F * hop}};
-    for (int k = 0; k < 3; k++)
-        for (size_t i = 0; chk[k].v && i < chk[k].n; i++)
-            if (!isfinite(chk[k].v[i])) {
-                ddsp_error("%s: '%s' holds a non-finite value at frame %zu", path, chk[k].name,
-                           k == 2 ? i / hop : k == 0 ? i / C : i);
-                goto done;
-            }
-    rc = DDSP_OK;
-done:
-    H5Fclose(f);
-    return rc;
-}
-
-static int write_out(const char *path, const ddsp_jacobian *j, size_t fb, size_t fe,
-                     const char *source) {
-    char tmp[PATH_MAX];
-    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
-    ddsp_tmp_track(tmp);
-    uint64_t dn[1] = {j->n_sigma}, dv[2] = {j->k, j->n_in}, dc[1] = {j->n_controls};
-    int64_t region[2] = {(int64_t)j->region[0], (int64_t)j->region[1]};
-    int bad = ddsp_h5_attr_str(f, "format", "ddsp-jacobian") ||
-              ddsp_h5_attr_i64(f, "format_version", 1) ||
-              ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
-              ddsp_h5_attr_str(f, "source", source) ||
-              ddsp_h5_attr_i64(f, "frame_begin", (int64_t)fb) ||
-              ddsp_h5_attr_i64(f, "frame_end", (int64_t)fe) ||
-              ddsp_h5_attr_i64(f, "n_controls", (int64_t)j->n_controls) ||
-              ddsp_h5_attr_i64(f, "n_in", (int64_t)j->n_in) ||
-              ddsp_h5_attr_str(f, "method", j->null_share ? "dense" : "randomized") ||
-              ddsp_h5_attr_i64(f, "n_out", (int64_t)j->n_out) ||
-              ddsp_h5_attr_i64v(f, "region", region, 2) ||
-              /* the ranks need the whole spectrum: unknown (-1) for the randomized top K */
-              ddsp_h5_attr_i64(f, "rank_1e-3", j->null_share ? (int64_t)j->rank_1e3 : -1) ||
-              ddsp_h5_attr_f64(f, "entropy_rank", j->null_share ? j->entropy_rank : -1.0) ||
-              ddsp_h5_write_f64(f, "sigma", j->sigma, 1, dn) ||
-              ddsp_h5_write_f64(f, "V", j->V, 2, dv) ||
-              (j->null_share && ddsp_h5_write_f64(f, "null_share", j->null_share, 1, dc));
-    if (H5Fclose(f) < 0) bad = 1;
-    if (!bad) return ddsp_tmp_publish(tmp, path, 1);
-    unlink(tmp);
-    ddsp_tmp_forget(tmp);
-    return ddsp_error("%s: cannot write (%s)", path, bad ? "HDF5 error" : "rename failed");
-}
 
 /* "amplitude", "harmonic k", "noise band b" */
 static void control_name(char *buf, size_t cap, size_t c, size_t H) {
@@ -194,7 +116,7 @@ int cmd_jacobian(int argc, char **argv) {
     char source[4200];
     if (controls) {
         snprintf(source, sizeof source, "controls %s", controls);
-        if (read_controls(controls, &raw, &f0, &noise, &F, ddsp_synth_n_controls(&sc),
+        if (ddsp_jacobian_read_controls(controls, &raw, &f0, &noise, &F, ddsp_synth_n_controls(&sc),
                           (size_t)sc.hop)) {
             cli_fail("jacobian", "%s", ddsp_last_error());
             goto done;
@@ -230,7 +152,7 @@ int cmd_jacobian(int argc, char **argv) {
             goto done;
         }
         memcpy(f0, ft.f0_hz, sizeof(float) * F);
-        memcpy(raw, ddsp_decoder_forward(&im.m, acts, ft.f0_hz, ft.loudness_db, 1),
+        memcpy(raw, ddsp_model_forward(&im.m, acts, ft.f0_hz, ft.loudness_db, 1),
                sizeof(float) * F * C);
     }
     if (!noise) {
@@ -281,7 +203,7 @@ int cmd_jacobian(int argc, char **argv) {
     printf("controls Φ does not see (>90%% in the near-null space): %zu of %zu%s%s%s\n", unseen,
            j.n_controls, unseen ? ": " : "", line, unseen > 12 ? ", ..." : "");
 write:
-    if (write_out(out, &j, fb, fe, source)) {
+    if (ddsp_jacobian_write(out, &j, fb, fe, source)) {
         cli_fail("jacobian", "%s", ddsp_last_error());
         goto done;
     }

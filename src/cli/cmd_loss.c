@@ -7,7 +7,6 @@
 #include "ddsp/util.h"
 
 #include <errno.h>
-#include <hdf5.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -34,11 +33,16 @@ static const char *HELP =
     "                          (first/second-order time scattering; settings scat_j=12:\n"
     "                          averaging over 2^12 samples, scat_q=8 wavelets per octave),\n"
     "                          mfcc (torchaudio's MFCC: n_fft 2048, hop 512, 128 mels, 40\n"
-    "                          coefficients); TERM.bands=u0:u1:.. weighs a term's bands;\n"
-    "                          e.g. --loss mag,logmag,delta_freq=0.5. Computed in double.\n"
+    "                          coefficients), jtfs (joint time-frequency scattering as\n"
+    "                          kymatio's TimeFrequencyScattering, format \"time\"; settings\n"
+    "                          jtfs_j=12, jtfs_q1=8, jtfs_q2=2, jtfs_jfr=3, jtfs_qfr=2; needs\n"
+    "                          >= 2^jtfs_j samples; ~1 s per call on 4 s at one thread);\n"
+    "                          TERM.bands=u0:u1:.. weighs a term's bands;\n"
+    "                          e.g. --loss mag,logmag,delta_freq=0.5. Computed in double\n"
+    "                          (jtfs's second order in single precision, sums in double).\n"
     "  --loss perceptual       the preset fitted to human timbre dissimilarity (ddsp timbre)\n"
     "  --dist l1|l2|cos        the terms' distance: mean |r| (default), mean r^2, or the\n"
-    "                          cosine distance of the terms' representations\n"
+    "                          cosine distance of the terms' representations (not jtfs)\n"
     "  --log-mode add|magenta  log(S + 1e-5) (default) or magenta's safe_log\n"
     "  --scales LIST           FFT sizes, default 2048,1024,512,256,128,64\n"
     "  --overlap X             frame overlap, default 0.75 (hop = n * (1 - X) must be an integer)\n"
@@ -54,82 +58,11 @@ typedef struct {
     double total, per_scale[DDSP_MSS_MAX_SCALES];
 } result_t;
 
-static int write_grad_file(const char *path, const ddsp_mss_config *c, const result_t *v,
-                           const float *grad, const float *t, const float *e, size_t N, int sr,
-                           const char *tpath, const char *epath) {
-    char tmp[PATH_MAX];
-    if (ddsp_tmp_name(tmp, sizeof tmp, path)) return DDSP_ERR;
-    ddsp_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return ddsp_error("%s: cannot create HDF5 file (%s)", path, strerror(errno));
-    ddsp_tmp_track(tmp);
-    int rc = DDSP_ERR;
-    hid_t grp = H5I_INVALID_HID;
-    float *S = NULL;
-    uint64_t dN[1] = {N};
-    if (ddsp_h5_attr_str(f, "format", "ddsp-loss") || ddsp_h5_attr_i64(f, "format_version", 1) ||
-        ddsp_h5_attr_str(f, "ddsp_version", DDSP_VERSION) ||
-        ddsp_h5_attr_str(f, "loss_type", v->loss_type) ||
-        ddsp_h5_attr_str(f, "log_mode", v->log_mode) ||
-        ddsp_h5_attr_f64(f, "log_eps", DDSP_MSS_LOG_EPS) ||
-        ddsp_h5_attr_f64(f, "overlap", c->overlap) || ddsp_h5_attr_i64(f, "sample_rate", sr) ||
-        ddsp_h5_attr_i64(f, "n_samples", (int64_t)N) ||
-        ddsp_h5_attr_str(f, "target_file", tpath) || ddsp_h5_attr_str(f, "estimate_file", epath))
-        goto cleanup;
-    int64_t sc[DDSP_MSS_MAX_SCALES];
-    for (int s = 0; s < c->n_scales; s++) sc[s] = c->scales[s];
-    if (ddsp_h5_attr_i64v(f, "scales", sc, (size_t)c->n_scales)) goto cleanup;
-    if (ddsp_h5_write_f64(f, "loss", &v->total, 0, NULL)) goto cleanup;
-    uint64_t dS[1] = {(uint64_t)c->n_scales};
-    if (ddsp_h5_write_f64(f, "per_scale_loss", v->per_scale, 1, dS)) goto cleanup;
-    if (ddsp_h5_write_f32(f, "grad", grad, 1, dN)) goto cleanup;
-    hid_t ds = H5Dopen2(f, "grad", H5P_DEFAULT);
-    if (ds >= 0) {
-        ddsp_h5_attr_str(ds, "description", "dL/d(estimate), one value per sample");
-        H5Dclose(ds);
-    }
-    grp = H5Gcreate2(f, "spectrograms", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (grp < 0) goto cleanup;
-    for (int s = 0; s < c->n_scales; s++) {
-        int n = c->scales[s], hop = ddsp_mss_hop(c, n);
-        size_t F = ddsp_stft_nframes(N, hop), K = (size_t)n / 2 + 1;
-        S = ddsp_alloc(sizeof(float) * F * K);
-        if (!S) {
-            ddsp_error("out of memory for spectrogram n=%d", n);
-            goto cleanup;
-        }
-        uint64_t d2[2] = {F, K};
-        for (int which = 0; which < 2; which++) {
-            char name[64];
-            snprintf(name, sizeof name, "%s_%d", which ? "estimate" : "target", n);
-            if (ddsp_stft_mag(S, which ? e : t, N, n, hop)) goto cleanup;
-            if (ddsp_h5_write_f32(grp, name, S, 2, d2)) goto cleanup;
-            hid_t d = H5Dopen2(grp, name, H5P_DEFAULT);
-            if (d < 0) goto cleanup;
-            ddsp_h5_attr_i64(d, "n_fft", n);
-            ddsp_h5_attr_i64(d, "hop", hop);
-            ddsp_h5_attr_i64(d, "frames", (int64_t)F);
-            ddsp_h5_attr_i64(d, "bins", (int64_t)K);
-            ddsp_h5_attr_str(d, "layout", "(frames, bins): |rfft(hann_periodic * frame)|");
-            H5Dclose(d);
-        }
-        ddsp_free(S);
-        S = NULL;
-    }
-    rc = DDSP_OK;
-cleanup:
-    ddsp_free(S);
-    if (grp >= 0) H5Gclose(grp);
-    if (H5Fclose(f) < 0 && rc == DDSP_OK) rc = ddsp_error("%s: error closing HDF5 file", path);
-    if (rc == DDSP_OK) return ddsp_tmp_publish(tmp, path, 1);
-    unlink(tmp);
-    ddsp_tmp_forget(tmp);
-    return rc;
-}
-
 int cmd_loss(int argc, char **argv) {
     ddsp_mss_config cfg;
     ddsp_mss_config_default(&cfg);
+    ddsp_loss_config lc; /* --loss: an MSS type or a term list */
+    ddsp_loss_config_default(&lc);
     ddsp_phi_config phc;
     int dist = 0; /* --dist: 1, 2 or cos; 0 = as the term list says (default l1) */
     const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
@@ -145,7 +78,8 @@ int cmd_loss(int argc, char **argv) {
             json = 1;
         } else if ((r = cli_opt(argc, argv, &i, "--loss", &v))) {
             if (r < 0) return EXIT_USAGE;
-            if (ddsp_mss_parse_type(&cfg, v)) goto usage_err;
+            if (ddsp_loss_parse(&lc, v)) goto usage_err;
+            cfg.type = lc.mss.type;
         } else if ((r = cli_opt(argc, argv, &i, "--dist", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (strcmp(v, "l1") && strcmp(v, "l2") && strcmp(v, "cos")) {
@@ -183,10 +117,12 @@ int cmd_loss(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (ddsp_mss_config_check(&cfg)) goto usage_err;
-    const int use_phi = cfg.terms[0] != '\0';
+    const int use_phi = lc.kind == DDSP_LOSS_TERMS;
+    lc.mss = cfg;
+    ddsp_loss_phi_config(&lc, &phc);
     if (use_phi) {
-        if (ddsp_phi_config_from_mss(&phc, &cfg)) goto usage_err;
         if (dist) phc.dist = dist;
+        if (ddsp_phi_config_check(&phc) || ddsp_phi_eval_check(&phc)) goto usage_err;
     }
 
     int rc = EXIT_FAIL;
@@ -229,6 +165,7 @@ int cmd_loss(int argc, char **argv) {
         cli_fail("loss", "out of memory");
         goto cleanup;
     }
+    if (grad) memset(grad, 0, sizeof(float) * N); /* the gradient is added to it */
     double t0 = ddsp_now();
     if (use_phi) {
         ddsp_phi_value pv;
@@ -282,7 +219,7 @@ int cmd_loss(int argc, char **argv) {
                grad_out ? "loss + gradient" : "loss", 1e3 * dt);
     }
     if (grad_out) {
-        if (write_grad_file(grad_out, &cfg, &val, grad, ta.x, ea.x, N, ta.sample_rate, pos[0],
+        if (ddsp_loss_file_write(grad_out, &cfg, val.loss_type, val.log_mode, val.total, val.per_scale, grad, ta.x, ea.x, N, ta.sample_rate, pos[0],
                             pos[1])) {
             cli_fail("loss", "%s", ddsp_last_error());
             goto cleanup;

@@ -6,13 +6,10 @@
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *HELP =
     "usage: ddsp timbre ROOT [options]\n"
@@ -73,20 +70,6 @@ static void json_str(const char *s) {
     putchar('"');
 }
 
-/* a CSV field, quoted when it holds a comma, quote or newline */
-static void csv_str(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void print_sums_json(const ddsp_timbre_sums *s) {
     printf("{\"spearman\": %.6f, \"kendall\": %.6f, \"triplet\": %.6f, \"ndcg\": %.6f, "
            "\"mae\": %.6f",
@@ -100,56 +83,6 @@ static void print_row(const char *name, const ddsp_timbre_sums *s) {
            s->spearman / (double)s->anchors, s->kendall / (double)s->anchors,
            s->triplet / (double)s->anchors, s->ndcg / (double)s->anchors,
            s->mae / (double)s->pairs);
-}
-
-/* Create the temporary of path (FINAL.tmp-HOST-PID) for writing; publish_file renames it
- * to path once written, or removes it on a write error. */
-static FILE *create_tmp(char *tmp, size_t cap, const char *path) {
-    if (ddsp_tmp_name(tmp, cap, path)) return NULL;
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        ddsp_error("%s: cannot create file (%s)", path, strerror(errno));
-        return NULL;
-    }
-    ddsp_tmp_track(tmp);
-    return f;
-}
-
-static int publish_file(FILE *f, const char *tmp, const char *path) {
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        unlink(tmp);
-        ddsp_tmp_forget(tmp);
-        return ddsp_error("%s: write error (%s)", path, strerror(errno));
-    }
-    return ddsp_tmp_publish(tmp, path, 1);
-}
-
-static int write_csv(const char *path, const ddsp_timbre_set *set, const ddsp_timbre_sums *per,
-                     const ddsp_timbre_sums *all, const char *phi) {
-    char tmp[PATH_MAX];
-    FILE *f = create_tmp(tmp, sizeof tmp, path);
-    if (!f) return DDSP_ERR;
-    fprintf(f, "study,sounds,pairs,spearman,kendall,triplet,ndcg,mae,phi\n");
-    for (int s = 0; s <= set->n_studies; s++) {
-        const ddsp_timbre_sums *x = s < set->n_studies ? &per[s] : all;
-        csv_str(f, s < set->n_studies ? set->study[s].name : "all");
-        fprintf(f, ",%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.6f,", x->anchors, x->pairs,
-                x->spearman / (double)x->anchors, x->kendall / (double)x->anchors,
-                x->triplet / (double)x->anchors, x->ndcg / (double)x->anchors,
-                x->mae / (double)x->pairs);
-        csv_str(f, phi);
-        fputc('\n', f);
-    }
-    return publish_file(f, tmp, path);
-}
-
-static int write_terms(const char *path, const char *terms) {
-    char tmp[PATH_MAX];
-    FILE *f = create_tmp(tmp, sizeof tmp, path);
-    if (!f) return DDSP_ERR;
-    fprintf(f, "%s\n", terms);
-    return publish_file(f, tmp, path);
 }
 
 int cmd_timbre(int argc, char **argv) {
@@ -265,18 +198,13 @@ int cmd_timbre(int argc, char **argv) {
      * term scores otherwise here than alone, and a fitted list without the long terms pads
      * less than the cells it was fitted on */
     const size_t min_len = ref ? 0 : ddsp_phi_min_length(&phc);
-    long padded = 0;
-    for (int s = 0; s < set.n_studies; s++)
-        for (int i = 0; i < set.study[s].n; i++)
-            for (int j = i + 1; j < set.study[s].n; j++)
-                padded += (set.study[s].len[i] > set.study[s].len[j] ? set.study[s].len[i]
-                                                                     : set.study[s].len[j]) <
-                          min_len;
+    const long padded = ddsp_timbre_padded_pairs(&set, min_len);
     if (padded && (!quiet || fit))
         ddsp_log("timbre: %ld of %ld pairs padded to %zu samples, the shortest this Φ takes "
                  "(%s): its other terms see that silence too%s",
                  padded, n_pairs, min_len,
-                 phc.weight[DDSP_PHI_SCAT1] > 0.0 || phc.weight[DDSP_PHI_SCAT2] > 0.0
+                 phc.weight[DDSP_PHI_JTFS] > 0.0 ? "set by jtfs_j for jtfs"
+                 : phc.weight[DDSP_PHI_SCAT1] > 0.0 || phc.weight[DDSP_PHI_SCAT2] > 0.0
                      ? "set by scat_j for scat1, scat2"
                      : "set by mfcc",
                  fit ? "; fit with a smaller scat_j so that a fitted list is scored as it pads"
@@ -317,12 +245,12 @@ int cmd_timbre(int argc, char **argv) {
         cli_fail("timbre", "%s", ddsp_last_error());
         goto cleanup;
     }
-    if (csv && write_csv(csv, &set, per, &all, desc)) {
+    if (csv && ddsp_timbre_write_csv(csv, &set, per, &all, desc)) {
         cli_fail("timbre", "%s", ddsp_last_error());
         goto cleanup;
     }
     if (save) {
-        if (write_terms(save, fr.terms)) {
+        if (ddsp_timbre_write_terms(save, fr.terms)) {
             cli_fail("timbre", "%s", ddsp_last_error());
             goto cleanup;
         }

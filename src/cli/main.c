@@ -1,5 +1,6 @@
 /* `ddsp` — one executable, one subcommand per pipeline stage. */
 #include "cli/cli.h"
+#include "ddsp/nn.h"
 #include "ddsp/util.h"
 
 #include <errno.h>
@@ -139,8 +140,31 @@ int main(int argc, char **argv) {
     /* a signal removes the outputs being written (train has its own handling: it finishes
      * the step and checkpoints) */
     if (strcmp(c, "train")) ddsp_tmp_signals();
+    /* threads for OpenMP, oneDNN and OpenBLAS, once, before any command computes */
+    ddsp_nn_threads_init(0);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(c, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ddsp: unknown command '%s' (see ddsp --help)\n", c);
     return EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------- JSON output */
+void cli_json_num(FILE *f, const char *key, double v, const char *sep) {
+    if (isfinite(v))
+        fprintf(f, "\"%s\": %.9g%s", key, v, sep);
+    else
+        fprintf(f, "\"%s\": null%s", key, sep);
+}
+
+void cli_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
 }

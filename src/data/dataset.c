@@ -195,3 +195,36 @@ void ddsp_dataset_close(ddsp_dataset *ds) {
     memset(ds, 0, sizeof *ds);
     ds->file = -1;
 }
+
+/* f0 / loudness settings the dataset was prepared with (root attributes; defaults if absent). */
+void ddsp_dataset_feature_config(const ddsp_dataset *ds, ddsp_f0_config *fc, ddsp_loudness_config *lc) {
+    ddsp_f0_config_default(fc);
+    ddsp_loudness_config_default(lc);
+    fc->sample_rate = lc->sample_rate = ds->sample_rate;
+    fc->hop = lc->hop = ds->hop;
+    double v;
+    int64_t n;
+    if (ddsp_h5_attr_get_f64(ds->file, "f0_fmin", &v) == DDSP_OK) fc->fmin = v;
+    if (ddsp_h5_attr_get_f64(ds->file, "f0_fmax", &v) == DDSP_OK) fc->fmax = v;
+    if (ddsp_h5_attr_get_i64(ds->file, "loudness_n_fft", &n) == DDSP_OK) lc->n_fft = (int)n;
+    if (ddsp_h5_attr_get_f64(ds->file, "loudness_range_db", &v) == DDSP_OK) lc->range_db = v;
+    if (ddsp_h5_attr_get_f64(ds->file, "loudness_ref_db", &v) == DDSP_OK) lc->ref_db = v;
+}
+
+int ddsp_dataset_select(const ddsp_dataset *ds, const char *split, int64_t **rows, size_t *n) {
+    const int want_v = strcmp(split, "train") != 0, want_t = strcmp(split, "valid") != 0;
+    *n = 0;
+    if (!(*rows = malloc(sizeof(int64_t) * (size_t)(ds->n_examples ? ds->n_examples : 1))))
+        return ddsp_error("out of memory");
+    int64_t it = 0, iv = 0, *sel = *rows;
+    /* both lists are ascending: merge them so rows come in file order */
+    while ((want_t && it < ds->n_train) || (want_v && iv < ds->n_valid)) {
+        const int64_t t = want_t && it < ds->n_train ? ds->train[it] : INT64_MAX;
+        const int64_t v = want_v && iv < ds->n_valid ? ds->valid[iv] : INT64_MAX;
+        if (t < v)
+            sel[(*n)++] = t, it++;
+        else
+            sel[(*n)++] = v, iv++;
+    }
+    return DDSP_OK;
+}

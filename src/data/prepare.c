@@ -163,7 +163,12 @@ static int expand_inputs(const char *const *inputs, int n, strlist *out) {
 }
 
 /* ------------------------------------------------------------------ the example table */
-enum { ST_NONE = 0, ST_OK = 1, ST_SHORT = 2, ST_BAD = 3 };
+enum {
+    ST_NONE = DDSP_FILE_UNSEEN,
+    ST_OK = DDSP_FILE_OK,
+    ST_SHORT = DDSP_FILE_SHORT,
+    ST_BAD = DDSP_FILE_BAD
+};
 
 typedef struct {
     long T, H;       /* example length and hop, samples */
@@ -534,7 +539,7 @@ int ddsp_prepare(const ddsp_prepare_config *c, const char *const *inputs, int n_
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     /* parallel HDF5 over the group's communicator; a group of one without MPI writes alone */
-    if (fapl < 0 || (d->comm != MPI_COMM_NULL && H5Pset_fapl_mpio(fapl, d->comm, MPI_INFO_NULL) < 0)) {
+    if (fapl < 0 || ddsp_dist_h5_parallel(d, fapl)) {
         if (fapl >= 0) H5Pclose(fapl);
         ddsp_error("%s: cannot set up parallel HDF5 access", tmp);
         goto cleanup;

@@ -4,6 +4,7 @@
 #include "ddsp/util.h"
 
 #include <fftw3-mpi.h>
+#include <hdf5.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int ddsp_dist_init(ddsp_dist *d, int *argc, char ***argv) {
     MPI_Initialized(&inited);
     if (!inited) {
         err = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-        if (err != MPI_SUCCESS) return ddsp_error("MPI_Init_thread failed: %s", ddsp_mpi_strerror(err));
+        if (err != MPI_SUCCESS) return ddsp_error("MPI_Init_thread failed: %s", ddsp_dist_strerror(err));
         started = 1;
     }
     d->comm = MPI_COMM_WORLD;
@@ -49,7 +50,7 @@ void ddsp_dist_finalize(void) {
     if (started && !fin) MPI_Finalize();
 }
 
-const char *ddsp_mpi_strerror(int err) {
+const char *ddsp_dist_strerror(int err) {
     static _Thread_local char buf[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(err, buf, &len) != MPI_SUCCESS) snprintf(buf, sizeof buf, "MPI error %d", err);
@@ -79,7 +80,7 @@ static int allreduce(const ddsp_dist *d, void *buf, size_t n, size_t elem, MPI_D
         const size_t k = n - done < (size_t)INT_MAX ? n - done : (size_t)INT_MAX;
         const int err = MPI_Allreduce(MPI_IN_PLACE, p + done * elem, (int)k, type, op, d->comm);
         if (err != MPI_SUCCESS)
-            return ddsp_error("MPI_Allreduce of %s failed: %s", what, ddsp_mpi_strerror(err));
+            return ddsp_error("MPI_Allreduce of %s failed: %s", what, ddsp_dist_strerror(err));
         done += k;
     }
     return DDSP_OK;
@@ -116,7 +117,7 @@ int ddsp_dist_bcast(const ddsp_dist *d, void *buf, size_t bytes, int root) {
     for (size_t done = 0; done < bytes;) {
         const size_t k = bytes - done < (size_t)INT_MAX ? bytes - done : (size_t)INT_MAX;
         const int err = MPI_Bcast(p + done, (int)k, MPI_BYTE, root, d->comm);
-        if (err != MPI_SUCCESS) return ddsp_error("MPI_Bcast failed: %s", ddsp_mpi_strerror(err));
+        if (err != MPI_SUCCESS) return ddsp_error("MPI_Bcast failed: %s", ddsp_dist_strerror(err));
         done += k;
     }
     return DDSP_OK;
@@ -138,4 +139,11 @@ int ddsp_dist_share_wisdom(const ddsp_dist *d) {
         rc = ddsp_error("rank %d could not import rank 0's FFTW wisdom", d->rank);
     free(w);
     return rc;
+}
+
+int ddsp_dist_h5_parallel(const ddsp_dist *d, int64_t fapl) {
+    if (d->comm == MPI_COMM_NULL) return DDSP_OK;
+    if (H5Pset_fapl_mpio((hid_t)fapl, d->comm, MPI_INFO_NULL) < 0)
+        return ddsp_error("cannot set up parallel HDF5 access over %d ranks", d->size);
+    return DDSP_OK;
 }

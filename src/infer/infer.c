@@ -17,7 +17,7 @@ int ddsp_infer_load(ddsp_infer_model *im, const char *src) {
     struct stat st;
     if (stat(src, &st) != 0) return ddsp_error("%s: no such checkpoint file or run folder", src);
     if (S_ISDIR(st.st_mode)) {
-        if (ddsp_ckpt_latest(src, im->path, sizeof im->path)) return DDSP_ERR;
+        if (ddsp_ckpt_latest(src, NULL, im->path, sizeof im->path)) return DDSP_ERR;
     } else if ((size_t)snprintf(im->path, sizeof im->path, "%s", src) >= sizeof im->path) {
         return ddsp_error("%s: path too long", src);
     }

@@ -2,7 +2,7 @@
  * equal to the one-shot pass (see ddsp/infer.h).
  *
  * State carried from chunk to chunk:
- *   decoder: the GRU state after the chunk's last frame (ddsp_decoder_forward_state); the
+ *   decoder: the GRU state after the chunk's last frame (ddsp_model_forward_state); the
  *     rest of the decoder works frame by frame. The last chunk is padded with its last
  *     frame: the decoder is causal, so the real frames do not see the padding.
  *   synthesizer: output frames [s, s + C) come from a window of frames [s - LC, s + C + RC)
@@ -184,7 +184,7 @@ static void decode_chunk(ddsp_resynth *r, const float *f0, const float *ld, size
         const size_t f = j < n ? a + j : F - 1;
         r->dec_f0[j] = f0[f], r->dec_ld[j] = ld[f];
     }
-    const float *raw = ddsp_decoder_forward_state(r->m, r->acts, r->dec_f0, r->dec_ld, 1,
+    const float *raw = ddsp_model_forward_state(r->m, r->acts, r->dec_f0, r->dec_ld, 1,
                                                   a == 0 ? NULL : r->h, r->h_next);
     float *t = r->h;
     r->h = r->h_next, r->h_next = t;

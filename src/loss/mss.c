@@ -153,22 +153,7 @@ int ddsp_mss_parse_type(ddsp_mss_config *c, const char *s) {
     if (strcmp(s, "l1log") == 0) c->type = DDSP_MSS_L1LOG;
     else if (strcmp(s, "l1") == 0) c->type = DDSP_MSS_L1;
     else if (strcmp(s, "l2") == 0) c->type = DDSP_MSS_L2;
-    else {
-        /* a spectral term list? (a term's name, or several items / a setting, in any order) */
-        int t = 0;
-        while (t < DDSP_PHI_NTERMS && strncmp(s, ddsp_phi_term_name(t), strlen(ddsp_phi_term_name(t))))
-            t++;
-        if (t == DDSP_PHI_NTERMS && !strchr(s, ',') && !strchr(s, '=') && !ddsp_phi_preset(s))
-            return ddsp_error("unknown loss '%s' (expected l1log, l1, l2 or spectral terms such "
-                              "as mag,logmag,delta_time=0.5)",
-                              s);
-        ddsp_phi_config p;
-        ddsp_phi_config_default(&p);
-        if (ddsp_phi_parse_terms(&p, s)) return DDSP_ERR;
-        ddsp_phi_describe(&p, c->terms, sizeof c->terms);
-        return DDSP_OK;
-    }
-    c->terms[0] = '\0';
+    else return ddsp_error("unknown MSS type '%s' (expected l1log, l1 or l2)", s);
     return DDSP_OK;
 }
 

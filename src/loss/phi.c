@@ -24,7 +24,7 @@
 
 static const char *const term_names[DDSP_PHI_NTERMS] = {
     "mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",
-    "mel", "logmel", "loudness", "scat1", "scat2", "mfcc"};
+    "mel", "logmel", "loudness", "scat1", "scat2", "mfcc", "jtfs"};
 
 void ddsp_phi_config_default(ddsp_phi_config *c) {
     ddsp_mss_config m;
@@ -36,6 +36,7 @@ void ddsp_phi_config_default(ddsp_phi_config *c) {
     c->overlap = m.overlap;
     c->scat_j = 12;
     c->scat_q = 8;
+    c->jtfs_j = 12, c->jtfs_q1 = 8, c->jtfs_q2 = 2, c->jtfs_jfr = 3, c->jtfs_qfr = 2;
     c->sample_rate = 16000;
 }
 
@@ -97,6 +98,25 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
             *(item[5] == 'j' ? &c->scat_j : &c->scat_q) = (int)v;
             continue;
         }
+        if (!strncmp(item, "jtfs_", 5) && strchr(item, '=')) {
+            static const char *const keys[5] = {"jtfs_j", "jtfs_q1", "jtfs_q2", "jtfs_jfr",
+                                                "jtfs_qfr"};
+            int *const fields[5] = {&c->jtfs_j, &c->jtfs_q1, &c->jtfs_q2, &c->jtfs_jfr,
+                                    &c->jtfs_qfr};
+            const char *eqj = strchr(item, '=');
+            int k = 0;
+            while (k < 5 && (strlen(keys[k]) != (size_t)(eqj - item) ||
+                             strncmp(item, keys[k], (size_t)(eqj - item))))
+                k++;
+            char *end;
+            const long v = strtol(eqj + 1, &end, 10);
+            if (k == 5 || end == eqj + 1 || *end || v < 1 || v > 32)
+                return ddsp_error("bad setting '%s' (expected jtfs_j, jtfs_q1, jtfs_q2, jtfs_jfr "
+                                  "or jtfs_qfr with an integer, e.g. jtfs_j=12)",
+                                  item);
+            *fields[k] = (int)v;
+            continue;
+        }
         char *eq = strchr(item, '=');
         double weight = 1.0;
         if (eq) {
@@ -112,7 +132,7 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
         if (t == DDSP_PHI_NTERMS)
             return ddsp_error("unknown spectral term '%s' (expected mag, logmag, delta_time, "
                               "delta_freq, cumsum_freq, sc, mel, logmel, loudness, scat1, "
-                              "scat2, mfcc or a preset: perceptual)",
+                              "scat2, mfcc, jtfs or a preset: perceptual)",
                               item);
         w[t] = weight;
         any |= weight > 0.0;
@@ -137,21 +157,15 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
     if (len < cap && (c->weight[DDSP_PHI_SCAT1] > 0.0 || c->weight[DDSP_PHI_SCAT2] > 0.0))
         len += (size_t)snprintf(buf + len, cap - len, ",scat_j=%d,scat_q=%d", c->scat_j,
                                 c->scat_q);
+    if (len < cap && c->weight[DDSP_PHI_JTFS] > 0.0)
+        len += (size_t)snprintf(buf + len, cap - len,
+                                ",jtfs_j=%d,jtfs_q1=%d,jtfs_q2=%d,jtfs_jfr=%d,jtfs_qfr=%d",
+                                c->jtfs_j, c->jtfs_q1, c->jtfs_q2, c->jtfs_jfr, c->jtfs_qfr);
     if (len < cap && c->dist == DDSP_PHI_DIST_COS)
         snprintf(buf + len, cap - len, "%sdist=cos", len ? "," : "");
     else if (len < cap)
         snprintf(buf + len, cap - len, "%sdist=l%d", len ? "," : "", c->dist);
     return buf;
-}
-
-int ddsp_phi_config_from_mss(ddsp_phi_config *p, const ddsp_mss_config *c) {
-    ddsp_phi_config_default(p);
-    p->n_scales = c->n_scales;
-    memcpy(p->scales, c->scales, sizeof p->scales);
-    p->overlap = c->overlap;
-    if (!c->terms[0]) return ddsp_error("the loss is an MSS type, not a spectral term list");
-    if (ddsp_phi_parse_terms(p, c->terms)) return DDSP_ERR;
-    return ddsp_phi_config_check(p);
 }
 
 int ddsp_phi_config_check(const ddsp_phi_config *c) {
@@ -168,6 +182,14 @@ int ddsp_phi_config_check(const ddsp_phi_config *c) {
         return ddsp_error("scat_j=%d out of range 2..16", c->scat_j);
     if (c->scat_q < 1 || c->scat_q > 32)
         return ddsp_error("scat_q=%d out of range 1..32", c->scat_q);
+    if (c->jtfs_j < 2 || c->jtfs_j > 16) return ddsp_error("jtfs_j=%d out of range 2..16", c->jtfs_j);
+    if (c->jtfs_q1 < 1 || c->jtfs_q1 > 32)
+        return ddsp_error("jtfs_q1=%d out of range 1..32", c->jtfs_q1);
+    if (c->jtfs_q2 < 1 || c->jtfs_q2 > 8) return ddsp_error("jtfs_q2=%d out of range 1..8", c->jtfs_q2);
+    if (c->jtfs_jfr < 1 || c->jtfs_jfr > 6)
+        return ddsp_error("jtfs_jfr=%d out of range 1..6", c->jtfs_jfr);
+    if (c->jtfs_qfr < 1 || c->jtfs_qfr > 8)
+        return ddsp_error("jtfs_qfr=%d out of range 1..8", c->jtfs_qfr);
     if (c->sample_rate <= 0) return ddsp_error("sample rate %d must be > 0", c->sample_rate);
     for (int t = 0; t < DDSP_PHI_NTERMS; t++)
         if (c->n_band_w[t] && c->n_band_w[t] != ddsp_phi_n_bands(c, t))
@@ -210,11 +232,12 @@ struct ddsp_phi {
     int nthreads;
     work_t *work;
     float *grad;  /* (max_batch, S, N) per-scale gradients */
-    float *gglob; /* (3, max_batch, N) gradients of the loudness, scattering, mfcc terms */
+    float *gglob; /* (4, max_batch, N) gradients of the loudness, scattering, mfcc, jtfs terms */
     double *part; /* (max_batch, S, NTERMS) weighted term values */
     loud_t *loud; /* when the loudness term is on */
     scat_t *scat; /* when scat1 or scat2 is on */
     mfcc_t *mfcc; /* when mfcc is on */
+    jtfs_t *jtfs; /* when jtfs is on */
     ddsp_phi_layout lay;
 };
 
@@ -228,6 +251,7 @@ void ddsp_phi_free(ddsp_phi *p) {
     loud_free(p->loud);
     scat_free(p->scat);
     mfcc_free(p->mfcc);
+    jtfs_free(p->jtfs);
     if (p->work)
         for (int t = 0; t < p->nthreads; t++) {
             work_t *w = &p->work[t];
@@ -349,9 +373,13 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
     }
     if (c->weight[DDSP_PHI_MFCC] > 0.0 && !(p->mfcc = mfcc_init(N, c->sample_rate, max_batch)))
         goto fail;
+    if (c->weight[DDSP_PHI_JTFS] > 0.0 &&
+        !(p->jtfs = jtfs_init(N, c->jtfs_j, c->jtfs_q1, c->jtfs_q2, c->jtfs_jfr, c->jtfs_qfr,
+                              max_batch)))
+        goto fail;
     ddsp_phi_layout_init(&p->lay, c);
     p->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)c->n_scales * N);
-    p->gglob = ddsp_alloc(sizeof(float) * 3 * max_batch * N);
+    p->gglob = ddsp_alloc(sizeof(float) * 4 * max_batch * N);
     p->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)c->n_scales * DDSP_PHI_NTERMS);
     if (!p->grad || !p->gglob || !p->part) goto oom;
     return p;
@@ -552,6 +580,11 @@ static void run_task(ddsp_phi *p, size_t b, int s, size_t B, const float *target
 
 void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const float *target,
                    const float *estimate, size_t B) {
+    ddsp_phi_eval_scaled(p, out, d_estimate, 1.0f, target, estimate, B);
+}
+
+void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, float scale,
+                          const float *target, const float *estimate, size_t B) {
     DDSP_ASSERT(B >= 1 && B <= p->max_batch, "spectral loss batch %zu not in 1..%zu", B,
                 p->max_batch);
     const ddsp_phi_config *c = &p->cfg;
@@ -569,7 +602,8 @@ void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const fl
     }
     /* terms on whole signals (each parallel inside) */
     double glob[DDSP_PHI_NTERMS] = {0}, sv[2] = {0.0, 0.0};
-    float *gl = p->gglob, *gs = p->gglob + B * N, *gm = p->gglob + 2 * B * N;
+    float *gl = p->gglob, *gs = p->gglob + B * N, *gm = p->gglob + 2 * B * N,
+          *gj = p->gglob + 3 * B * N;
     if (p->loud)
         glob[DDSP_PHI_LOUDNESS] = loud_eval(p->loud, c->dist, c->weight[DDSP_PHI_LOUDNESS],
                                             target, estimate, B, grad ? gl : NULL);
@@ -584,23 +618,32 @@ void ddsp_phi_eval(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, const fl
         glob[DDSP_PHI_MFCC] = mfcc_eval(p->mfcc, c->dist, c->weight[DDSP_PHI_MFCC],
                                         c->n_band_w[DDSP_PHI_MFCC] ? c->band_w[DDSP_PHI_MFCC] : NULL,
                                         target, estimate, B, grad ? gm : NULL);
+    DDSP_ASSERT(!p->jtfs || ddsp_phi_eval_check(c) == DDSP_OK, "%s", ddsp_last_error());
+    if (p->jtfs)
+        glob[DDSP_PHI_JTFS] = jtfs_eval(p->jtfs, c->dist, c->weight[DDSP_PHI_JTFS], target,
+                                        estimate, B, grad ? gj : NULL, NULL);
     if (grad) {
-        /* scales in order, then loudness, scattering, mfcc, whatever the thread count */
+        /* scales in order, then loudness, scattering, mfcc, jtfs, whatever the thread count */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (size_t b = 0; b < B; b++) {
-            float *dst = d_estimate + b * N;
-            if (per_scale) memcpy(dst, p->grad + (b * S) * N, sizeof(float) * N);
-            else memset(dst, 0, sizeof(float) * N);
+            /* summed in a work row, then added scaled: the caller's buffer accumulates, as
+             * every backward here does */
+            float *acc = p->grad + (b * S) * N; /* scale 0's row, reused as the sum */
+            if (!per_scale) memset(acc, 0, sizeof(float) * N);
             for (size_t s = 1; per_scale && s < S; s++) {
                 const float *g = p->grad + (b * S + s) * N;
-                for (size_t i = 0; i < N; i++) dst[i] += g[i];
+                for (size_t i = 0; i < N; i++) acc[i] += g[i];
             }
             if (p->loud)
-                for (size_t i = 0; i < N; i++) dst[i] += gl[b * N + i];
+                for (size_t i = 0; i < N; i++) acc[i] += gl[b * N + i];
             if (p->scat)
-                for (size_t i = 0; i < N; i++) dst[i] += gs[b * N + i];
+                for (size_t i = 0; i < N; i++) acc[i] += gs[b * N + i];
             if (p->mfcc)
-                for (size_t i = 0; i < N; i++) dst[i] += gm[b * N + i];
+                for (size_t i = 0; i < N; i++) acc[i] += gm[b * N + i];
+            if (p->jtfs)
+                for (size_t i = 0; i < N; i++) acc[i] += gj[b * N + i];
+            float *dst = d_estimate + b * N;
+            for (size_t i = 0; i < N; i++) dst[i] += scale * acc[i];
         }
     }
     if (out) {
@@ -665,4 +708,7 @@ void ddsp_phi_compare(ddsp_phi *p, double *cells, const float *a, const float *b
                      l->n_blocks[DDSP_PHI_SCAT2] ? cells + l->off[DDSP_PHI_SCAT2] * DDSP_CELL_N : NULL,
                      stride);
     if (p->mfcc) mfcc_compare(p->mfcc, a, b, B, cells + l->off[DDSP_PHI_MFCC] * DDSP_CELL_N, stride);
+    if (p->jtfs)
+        jtfs_compare(p->jtfs, a, b, B, l->n_bands[DDSP_PHI_JTFS],
+                     cells + l->off[DDSP_PHI_JTFS] * DDSP_CELL_N, stride);
 }

@@ -15,6 +15,10 @@ int ddsp_phi_n_bands(const ddsp_phi_config *c, int t) {
     case DDSP_PHI_SCAT1:
     case DDSP_PHI_SCAT2: return c->scat_j;
     case DDSP_PHI_MFCC: return MFCC_NBANDS;
+    case DDSP_PHI_JTFS: { /* one band where its bands would not fit a term list's weights */
+        const int n = jtfs_count_bands(c->jtfs_jfr, c->jtfs_qfr);
+        return n <= DDSP_PHI_MAX_BANDS ? n : 1;
+    }
     default: return 8;
     }
 }
@@ -26,7 +30,15 @@ size_t ddsp_phi_min_length(const ddsp_phi_config *c) {
         if (m > n) n = m;
     }
     if (c->weight[DDSP_PHI_MFCC] > 0.0 && n < MFCC_NFFT / 2 + 1) n = MFCC_NFFT / 2 + 1;
+    if (c->weight[DDSP_PHI_JTFS] > 0.0 && n < jtfs_min_length(c->jtfs_j)) n = jtfs_min_length(c->jtfs_j);
     return n;
+}
+
+int ddsp_phi_eval_check(const ddsp_phi_config *c) {
+    if (c->weight[DDSP_PHI_JTFS] > 0.0 && (c->dist == DDSP_PHI_DIST_COS || c->n_band_w[DDSP_PHI_JTFS]))
+        return ddsp_error("jtfs as a loss takes dist l1 or l2 and no band weights (ddsp timbre "
+                          "compares it under any distance)");
+    return DDSP_OK;
 }
 
 void ddsp_phi_layout_init(ddsp_phi_layout *l, const ddsp_phi_config *c) {

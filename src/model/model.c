@@ -94,6 +94,8 @@ int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c) {
     if (ddsp_model_layout(m, c)) return DDSP_ERR;
     m->params = ddsp_alloc(sizeof(float) * m->n_params);
     m->grads = ddsp_alloc(sizeof(float) * m->n_params);
+    m->prec = DDSP_PREC_FP32;
+    m->gparams = m->params;
     if (!m->params || !m->grads) {
         ddsp_model_free(m);
         return ddsp_error("out of memory for %zu parameters", m->n_params);
@@ -101,15 +103,37 @@ int ddsp_model_init(ddsp_model *m, const ddsp_model_config *c) {
     return DDSP_OK;
 }
 
+int ddsp_model_set_precision(ddsp_model *m, ddsp_precision p) {
+    DDSP_ASSERT(m->params != NULL, "set_precision before ddsp_model_init");
+    if (m->gparams != (void *)m->params) ddsp_free(m->gparams);
+    m->gparams = m->params;
+    m->prec = p;
+    if (p == DDSP_PREC_BF16) {
+        m->gparams = ddsp_alloc(sizeof(ddsp_bf16) * m->n_params);
+        if (!m->gparams) {
+            m->gparams = m->params, m->prec = DDSP_PREC_FP32;
+            return ddsp_error("out of memory for the bf16 weights (%zu)", m->n_params);
+        }
+    }
+    return DDSP_OK;
+}
+
 void ddsp_model_free(ddsp_model *m) {
     if (!m) return;
+    if (m->gparams != (void *)m->params) ddsp_free(m->gparams);
     ddsp_free(m->params);
     ddsp_free(m->grads);
     memset(m, 0, sizeof *m);
 }
 
 void ddsp_model_zero_grad(ddsp_model *m) {
-    memset(m->grads, 0, sizeof(float) * m->n_params);
+    /* 19 MB for the full model: split over the threads (one core's stores do not fill the
+     * memory bandwidth) */
+    enum { CHUNK = 1 << 16 };
+    const size_t n = m->n_params, nc = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (nc > 1)
+    for (size_t c = 0; c < nc; c++)
+        memset(m->grads + c * CHUNK, 0, sizeof(float) * (c + 1 < nc ? CHUNK : n - c * CHUNK));
 }
 
 const ddsp_tensor *ddsp_model_tensor(const ddsp_model *m, const char *name) {
@@ -179,92 +203,131 @@ void ddsp_model_init_weights(ddsp_model *m, uint64_t seed) {
     }
 }
 
-/* ------------------------------------------------------------------ activations */
+/* ------------------------------------------------------------------ activations
+ * Products read operands of the model's precision ("nn type"); LayerNorm-leaky layers write
+ * their output straight in it. The output stack's input concat(a, b, r) is one (M, 2C + G)
+ * matrix `cat` that the ld and f0 stacks' last layers and the GRU write their column blocks
+ * of, so it and the GRU's input (its first 2C columns) need no copy; its gradient d_cat
+ * likewise, with the GRU adding its input gradient into the first 2C columns. The stacks'
+ * first layers (one input column: an outer product) run in fp32 in both precisions, so the
+ * scaled f0 and loudness enter at full precision. */
 typedef struct {
-    float *pre, *act, *mean, *rstd; /* (M, C), (M, C), (M), (M) */
+    float *pre, *mean, *rstd; /* (M, C), (M), (M) */
+    void *act;                /* (M, C) nn type, row stride ld */
+    size_t ld;
 } layer_acts;
 
 struct ddsp_model_acts {
     size_t max_B, F, M;
+    ddsp_precision prec;
+    size_t es;                         /* bytes per operand */
+    ddsp_nn *nn, *nn32;                /* products in prec; fp32 (first layers) */
+    ddsp_gru *gru;
     float *in_ld, *in_f0;              /* (M, 1) scaled inputs */
     layer_acts ld[8], f0[8], out[8];   /* per FcStack layer */
-    float *gru;                        /* (M, G) */
-    void *gru_ws;
+    void *cat;                         /* (M, 2C + G) nn type */
+    float *gru_out;                    /* (M, G) */
     float *raw;                        /* (M, n_controls) */
-    float *d_a, *d_b, *d_a2, *d_b2;    /* (M, C) */
-    float *d_r;                        /* (M, G) */
-    float *d_x, *d_y;                  /* (M, max(C, G)) scratch */
+    float *d_cat;                      /* (M, 2C + G) */
+    float *d_x, *d_y;                  /* (M, C) */
+    void *d_g;                         /* (M, max(C, n_controls)) nn type (bf16 only) */
     void *block;                       /* one allocation for all of the above */
 };
 
-/* bytes of n floats rounded up to 64; with p, hands out the next such piece of a block */
-static size_t carve(char **p, size_t n) {
-    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+/* bytes rounded up to 64; with p, hands out the next such piece of a block */
+static size_t carve(char **p, size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
     if (p) *p += bytes;
     return bytes;
 }
 
-static float *take(char **p, size_t n) {
-    float *r = (float *)*p;
-    carve(p, n);
+static void *take(char **p, size_t bytes) {
+    void *r = *p;
+    carve(p, bytes);
     return r;
 }
 
 ddsp_model_acts *ddsp_model_acts_init(const ddsp_model *m, size_t max_batch, size_t F) {
     ddsp_model_acts *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
+    if (!a) {
+        ddsp_error("out of memory");
+        return NULL;
+    }
     const size_t C = (size_t)m->cfg.hidden, G = (size_t)m->cfg.gru_units, M = max_batch * F;
-    const size_t K = ddsp_synth_n_controls(&m->cfg.synth), CG = C > G ? C : G;
+    const size_t K = ddsp_synth_n_controls(&m->cfg.synth), CK = C > K ? C : K;
+    const size_t fs = sizeof(float), CAT = 2 * C + G;
     const int L = m->cfg.n_layers;
     a->max_B = max_batch, a->F = F, a->M = M;
-    /* carve every buffer from one block, each 64-byte aligned */
-    size_t need = 0;
-    need += carve(NULL, 2 * M);
-    need += (size_t)(3 * L) * (2 * carve(NULL, M * C) + 2 * carve(NULL, M));
-    need += carve(NULL, M * G) + carve(NULL, M * K) + carve(NULL, 4 * M * C) +
-            carve(NULL, M * G) + carve(NULL, 2 * M * CG);
-    const size_t ws = ddsp_gru_workspace_size(max_batch, F, G);
+    a->prec = m->prec;
+    a->es = ddsp_precision_size(m->prec);
+    const size_t es = a->es;
+    /* carve every buffer from one block, each 64-byte aligned; the ld and f0 stacks' last
+     * activations live in cat */
+    size_t need = carve(NULL, 2 * M * fs);
+    need += (size_t)(3 * L) * (carve(NULL, M * C * fs) + 2 * carve(NULL, M * fs));
+    need += (size_t)(3 * L - 2) * carve(NULL, M * C * es);
+    need += carve(NULL, M * CAT * es) + carve(NULL, M * G * fs) + carve(NULL, M * K * fs) +
+            carve(NULL, M * CAT * fs) + 2 * carve(NULL, M * C * fs);
+    if (a->prec != DDSP_PREC_FP32) need += carve(NULL, M * CK * es);
     a->block = ddsp_alloc(need);
-    a->gru_ws = ddsp_alloc(ws);
-    if (!a->block || !a->gru_ws) {
+    a->nn = a->block ? ddsp_nn_init(a->prec) : NULL;
+    a->nn32 = a->nn ? ddsp_nn_init(DDSP_PREC_FP32) : NULL;
+    a->gru = a->nn32 ? ddsp_gru_init(a->nn, max_batch, F, 2 * C, G) : NULL;
+    if (!a->gru) {
         ddsp_model_acts_free(a);
-        ddsp_error("out of memory for activations (%.0f MB for batch %zu)",
-                   (double)(need + ws) / 1e6, max_batch);
+        ddsp_error("out of memory for activations (%.0f MB for batch %zu)", (double)need / 1e6,
+                   max_batch);
         return NULL;
     }
     char *p = a->block;
-    a->in_ld = take(&p, 2 * M);
+    a->in_ld = take(&p, 2 * M * fs);
     a->in_f0 = a->in_ld + M;
+    a->cat = take(&p, M * CAT * es);
     layer_acts *stacks[3] = {a->ld, a->f0, a->out};
     for (int s = 0; s < 3; s++)
         for (int l = 0; l < L; l++) {
-            stacks[s][l].pre = take(&p, M * C);
-            stacks[s][l].act = take(&p, M * C);
-            stacks[s][l].mean = take(&p, M);
-            stacks[s][l].rstd = take(&p, M);
+            layer_acts *la = &stacks[s][l];
+            la->pre = take(&p, M * C * fs);
+            la->mean = take(&p, M * fs);
+            la->rstd = take(&p, M * fs);
+            if (s < 2 && l == L - 1) { /* into cat: columns [0, C) and [C, 2C) */
+                la->act = (char *)a->cat + es * (size_t)s * C;
+                la->ld = CAT;
+            } else {
+                la->act = take(&p, M * C * es);
+                la->ld = C;
+            }
         }
-    a->gru = take(&p, M * G);
-    a->raw = take(&p, M * K);
-    a->d_a = take(&p, 4 * M * C);
-    a->d_b = a->d_a + M * C, a->d_a2 = a->d_b + M * C, a->d_b2 = a->d_a2 + M * C;
-    a->d_r = take(&p, M * G);
-    a->d_x = take(&p, 2 * M * CG);
-    a->d_y = a->d_x + M * CG;
+    a->gru_out = take(&p, M * G * fs);
+    a->raw = take(&p, M * K * fs);
+    a->d_cat = take(&p, M * CAT * fs);
+    a->d_x = take(&p, M * C * fs);
+    a->d_y = take(&p, M * C * fs);
+    if (a->prec != DDSP_PREC_FP32) a->d_g = take(&p, M * CK * es);
     return a;
 }
 
 void ddsp_model_acts_free(ddsp_model_acts *a) {
     if (!a) return;
+    ddsp_gru_free(a->gru);
+    ddsp_nn_free(a->nn);
+    ddsp_nn_free(a->nn32);
     ddsp_free(a->block);
-    ddsp_free(a->gru_ws);
     free(a);
 }
 
 /* ------------------------------------------------------------------ decoder */
 typedef struct {
-    const float *W, *b, *gamma, *beta;
+    const float *W, *b, *gamma, *beta; /* fp32 master values */
+    const void *Wg;                    /* W as operands (nn type) */
     float *dW, *db, *dgamma, *dbeta;
 } fc_params;
+
+static const void *gparam(const ddsp_model *m, const char *name) {
+    const ddsp_tensor *t = ddsp_model_tensor(m, name);
+    DDSP_ASSERT(t != NULL, "no tensor '%s'", name);
+    return (const char *)m->gparams + ddsp_precision_size(m->prec) * t->offset;
+}
 
 static fc_params fc(const ddsp_model *m, const char *stack, int l) {
     char n[48];
@@ -278,58 +341,74 @@ static fc_params fc(const ddsp_model *m, const char *stack, int l) {
     GET(gamma, dgamma, "layer_norm/gamma")
     GET(beta, dbeta, "layer_norm/beta")
 #undef GET
+    snprintf(n, sizeof n, "decoder/%s/%d/dense/kernel", stack, l);
+    p.Wg = gparam(m, n);
     return p;
 }
 
-/* One FcStack on (M, Cin) input given as column blocks (for the output stack's concat). */
-static const float *stack_forward(const ddsp_model *m, layer_acts *la, const char *name, int nblk,
-                                  const float *const *in, const size_t *Cin, size_t M) {
+/* One FcStack. Its input: (M, Cin) operands with row stride ld_in, or, for the ld and f0
+ * stacks (in32 != NULL), the (M, 1) float scaled feature. */
+static void stack_forward(const ddsp_model *m, ddsp_model_acts *a, layer_acts *la,
+                          const char *name, const float *in32, const void *in, size_t ld_in,
+                          size_t Cin, size_t M) {
     const size_t C = (size_t)m->cfg.hidden;
-    const float *x = NULL;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         fc_params p = fc(m, name, l);
-        if (l == 0) ddsp_dense_forward_cat(la[l].pre, nblk, in, Cin, p.W, p.b, M, C);
-        else ddsp_dense_forward(la[l].pre, x, p.W, p.b, M, C, C);
-        ddsp_layernorm_leaky_forward(la[l].act, la[l].mean, la[l].rstd, la[l].pre, p.gamma,
-                                     p.beta, LN_EPS, SLOPE, M, C);
-        x = la[l].act;
+        if (l == 0 && in32) ddsp_dense_forward(a->nn32, la[0].pre, in32, 1, p.W, p.b, M, 1, C);
+        else if (l == 0) ddsp_dense_forward(a->nn, la[0].pre, in, ld_in, p.Wg, p.b, M, Cin, C);
+        else ddsp_dense_forward(a->nn, la[l].pre, la[l - 1].act, la[l - 1].ld, p.Wg, p.b, M, C, C);
+        ddsp_layernorm_leaky_forward(la[l].act, a->prec, la[l].ld, la[l].mean, la[l].rstd,
+                                     la[l].pre, p.gamma, p.beta, LN_EPS, SLOPE, M, C);
     }
-    return x;
 }
 
-/* Backward through an FcStack: d_out (M, C) is consumed (used as scratch); the gradient of
- * the stack's input blocks goes to din[k] (NULL entries skipped). */
+/* Backward through an FcStack from d_out (M, C; row stride ld_dout) float. Its input's
+ * gradient goes to din (M, Cin; row stride ld_din; NULL: not wanted); for the ld and f0
+ * stacks (in32 != NULL) only the weights' gradients are taken. Uses d_x, d_y, d_g. */
 static void stack_backward(ddsp_model *m, ddsp_model_acts *a, layer_acts *la, const char *name,
-                           float *d_out, int nblk, const float *const *in, const size_t *Cin,
-                           float *const *din, size_t M) {
+                           const float *d_out, size_t ld_dout, const float *in32, const void *in,
+                           size_t ld_in, size_t Cin, float *din, size_t ld_din, size_t M) {
     const size_t C = (size_t)m->cfg.hidden;
-    float *d = d_out, *other = d_out == a->d_x ? a->d_y : a->d_x;
+    float *d = a->d_x, *other = a->d_y;
+    const float *src = d_out;
+    size_t ld_src = ld_dout;
     for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
         fc_params p = fc(m, name, l);
-        ddsp_layernorm_leaky_backward(d, p.dgamma, p.dbeta, d, la[l].act, la[l].pre, la[l].mean,
-                                      la[l].rstd, p.gamma, SLOPE, M, C);
-        if (l == 0) {
-            ddsp_dense_backward_cat(din, p.dW, p.db, d, nblk, in, Cin, p.W, M, C);
+        const int first32 = l == 0 && in32;
+        void *dg = first32 || !a->d_g ? NULL : a->d_g; /* operand copy of d (bf16) */
+        ddsp_layernorm_leaky_backward(d, dg, a->prec, p.dgamma, p.dbeta, src, ld_src, la[l].pre,
+                                      la[l].mean, la[l].rstd, p.gamma, p.beta, SLOPE, M, C);
+        const void *d_op = dg ? dg : (const void *)d;
+        if (first32) {
+            ddsp_dense_backward(a->nn32, NULL, 0, p.dW, p.db, d, d, in32, 1, p.W, M, 1, C);
+        } else if (l == 0) {
+            ddsp_dense_backward(a->nn, din, ld_din, p.dW, p.db, d, d_op, in, ld_in, p.Wg, M, Cin, C);
         } else {
-            ddsp_dense_backward(other, p.dW, p.db, d, la[l - 1].act, p.W, M, C, C);
+            ddsp_dense_backward(a->nn, other, C, p.dW, p.db, d, d_op, la[l - 1].act,
+                                la[l - 1].ld, p.Wg, M, C, C);
             float *t = d;
             d = other, other = t;
         }
+        src = d, ld_src = C;
     }
 }
 
-const float *ddsp_decoder_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
+const float *ddsp_model_forward(const ddsp_model *m, ddsp_model_acts *a, const float *f0_hz,
                                   const float *loudness_db, size_t B) {
-    return ddsp_decoder_forward_state(m, a, f0_hz, loudness_db, B, NULL, NULL);
+    return ddsp_model_forward_state(m, a, f0_hz, loudness_db, B, NULL, NULL);
 }
 
-const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
+const float *ddsp_model_forward_state(const ddsp_model *m, ddsp_model_acts *a,
                                         const float *f0_hz, const float *loudness_db, size_t B,
                                         const float *h0, float *h_final) {
     DDSP_ASSERT(B >= 1 && B <= a->max_B, "decoder batch %zu not in 1..%zu", B, a->max_B);
+    DDSP_ASSERT(a->prec == m->prec, "decoder: activations made for %s, model is %s",
+                ddsp_precision_name(a->prec), ddsp_precision_name(m->prec));
     const size_t M = B * a->F, C = (size_t)m->cfg.hidden, G = (size_t)m->cfg.gru_units;
-    const size_t K = ddsp_synth_n_controls(&m->cfg.synth);
+    const size_t K = ddsp_synth_n_controls(&m->cfg.synth), CAT = 2 * C + G;
     const float ldr = (float)m->cfg.ld_range;
+    const int L = m->cfg.n_layers;
+    if (m->prec != DDSP_PREC_FP32) ddsp_nn_convert(m->gparams, m->prec, m->params, m->n_params);
     for (size_t i = 0; i < M; i++) {
         /* hz_to_midi with magenta's guard: f0 <= 0 maps to 0 */
         const double f = f0_hz[i];
@@ -337,61 +416,48 @@ const float *ddsp_decoder_forward_state(const ddsp_model *m, ddsp_model_acts *a,
         a->in_f0[i] = (float)(midi / F0_RANGE);
         a->in_ld[i] = loudness_db[i] / ldr + 1.0f;
     }
-    const size_t one = 1;
-    const float *ld_in[1] = {a->in_ld}, *f0_in[1] = {a->in_f0};
-    const float *xa = stack_forward(m, a->ld, "ld_stack", 1, ld_in, &one, M);
-    const float *xb = stack_forward(m, a->f0, "f0_stack", 1, f0_in, &one, M);
-    const float *gin[2] = {xa, xb};
-    const size_t gC[2] = {C, C};
-    ddsp_gru_forward_cat(a->gru, a->gru_ws, 2, gin, gC, ddsp_model_param(m, "decoder/gru/kernel"),
-                         ddsp_model_param(m, "decoder/gru/recurrent_kernel"),
-                         ddsp_model_param(m, "decoder/gru/bias_input"),
-                         ddsp_model_param(m, "decoder/gru/bias_recurrent"), h0, B, a->F, G);
+    stack_forward(m, a, a->ld, "ld_stack", a->in_ld, NULL, 0, 1, M);
+    stack_forward(m, a, a->f0, "f0_stack", a->in_f0, NULL, 0, 1, M);
+    void *gru_g = (char *)a->cat + a->es * 2 * C; /* the GRU's columns of cat */
+    ddsp_gru_forward(a->gru, a->gru_out, gru_g, CAT, a->cat, CAT,
+                     gparam(m, "decoder/gru/kernel"), gparam(m, "decoder/gru/recurrent_kernel"),
+                     ddsp_model_param(m, "decoder/gru/bias_input"),
+                     ddsp_model_param(m, "decoder/gru/bias_recurrent"), h0, B);
     if (h_final)
         for (size_t b = 0; b < B; b++)
-            memcpy(h_final + b * G, a->gru + (b * a->F + a->F - 1) * G, sizeof(float) * G);
-    const float *oin[3] = {xa, xb, a->gru};
-    const size_t oC[3] = {C, C, G};
-    const float *xo = stack_forward(m, a->out, "out_stack", 3, oin, oC, M);
-    ddsp_dense_forward(a->raw, xo, ddsp_model_param(m, "decoder/dense_out/kernel"),
+            memcpy(h_final + b * G, a->gru_out + (b * a->F + a->F - 1) * G, sizeof(float) * G);
+    stack_forward(m, a, a->out, "out_stack", NULL, a->cat, CAT, CAT, M);
+    ddsp_dense_forward(a->nn, a->raw, a->out[L - 1].act, a->out[L - 1].ld,
+                       gparam(m, "decoder/dense_out/kernel"),
                        ddsp_model_param(m, "decoder/dense_out/bias"), M, C, K);
     return a->raw;
 }
 
-void ddsp_decoder_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B) {
+void ddsp_model_backward(ddsp_model *m, ddsp_model_acts *a, const float *d_raw, size_t B) {
+    DDSP_ASSERT(a->prec == m->prec, "decoder: activations made for another precision");
     const size_t M = B * a->F, C = (size_t)m->cfg.hidden, G = (size_t)m->cfg.gru_units;
-    const size_t K = ddsp_synth_n_controls(&m->cfg.synth);
+    const size_t K = ddsp_synth_n_controls(&m->cfg.synth), CAT = 2 * C + G;
     const int L = m->cfg.n_layers;
     /* output Dense */
-    ddsp_dense_backward(a->d_x, ddsp_model_grad(m, "decoder/dense_out/kernel"),
-                        ddsp_model_grad(m, "decoder/dense_out/bias"), d_raw, a->out[L - 1].act,
-                        ddsp_model_param(m, "decoder/dense_out/kernel"), M, C, K);
-    /* output stack: its input is concat(a, b, r) */
-    const float *xa = a->ld[L - 1].act, *xb = a->f0[L - 1].act;
-    const float *oin[3] = {xa, xb, a->gru};
-    const size_t oC[3] = {C, C, G};
-    float *const odin[3] = {a->d_a, a->d_b, a->d_r};
-    stack_backward(m, a, a->out, "out_stack", a->d_x, 3, oin, oC, odin, M);
-    /* GRU on concat(a, b) */
-    const float *gin[2] = {xa, xb};
-    const size_t gC[2] = {C, C};
-    float *const gdin[2] = {a->d_a2, a->d_b2};
-    ddsp_gru_backward_cat(gdin, ddsp_model_grad(m, "decoder/gru/kernel"),
-                          ddsp_model_grad(m, "decoder/gru/recurrent_kernel"),
-                          ddsp_model_grad(m, "decoder/gru/bias_input"),
-                          ddsp_model_grad(m, "decoder/gru/bias_recurrent"), NULL, a->d_r,
-                          a->gru_ws, 2, gin, gC, ddsp_model_param(m, "decoder/gru/kernel"),
-                          ddsp_model_param(m, "decoder/gru/recurrent_kernel"), NULL, a->gru, B,
-                          a->F, G);
-    /* a and b feed both the GRU and the output stack: sum the two paths */
-    for (size_t i = 0; i < M * C; i++) {
-        a->d_x[i] = a->d_a[i] + a->d_a2[i];
-        a->d_b[i] += a->d_b2[i];
+    const void *draw_op = d_raw;
+    if (a->d_g) {
+        ddsp_nn_convert(a->d_g, a->prec, d_raw, M * K);
+        draw_op = a->d_g;
     }
-    const size_t one = 1;
-    const float *ld_in[1] = {a->in_ld}, *f0_in[1] = {a->in_f0};
-    float *const none[1] = {NULL};
-    stack_backward(m, a, a->ld, "ld_stack", a->d_x, 1, ld_in, &one, none, M);
-    memcpy(a->d_x, a->d_b, sizeof(float) * M * C);
-    stack_backward(m, a, a->f0, "f0_stack", a->d_x, 1, f0_in, &one, none, M);
+    ddsp_dense_backward(a->nn, a->d_y, C, ddsp_model_grad(m, "decoder/dense_out/kernel"),
+                        ddsp_model_grad(m, "decoder/dense_out/bias"), d_raw, draw_op,
+                        a->out[L - 1].act, a->out[L - 1].ld, gparam(m, "decoder/dense_out/kernel"),
+                        M, C, K);
+    /* output stack: its input is cat = concat(a, b, r); d_cat overwritten */
+    stack_backward(m, a, a->out, "out_stack", a->d_y, C, NULL, a->cat, CAT, CAT, a->d_cat, CAT, M);
+    /* GRU on cat[:, 0:2C]: its input gradient adds into d_cat[:, 0:2C] */
+    ddsp_gru_backward(a->gru, a->d_cat, CAT, 1, ddsp_model_grad(m, "decoder/gru/kernel"),
+                      ddsp_model_grad(m, "decoder/gru/recurrent_kernel"),
+                      ddsp_model_grad(m, "decoder/gru/bias_input"),
+                      ddsp_model_grad(m, "decoder/gru/bias_recurrent"), NULL, a->d_cat + 2 * C,
+                      CAT, a->cat, CAT, gparam(m, "decoder/gru/kernel"),
+                      gparam(m, "decoder/gru/recurrent_kernel"), NULL, a->gru_out,
+                      (const char *)a->cat + a->es * 2 * C, CAT, B);
+    stack_backward(m, a, a->ld, "ld_stack", a->d_cat, CAT, a->in_ld, NULL, 0, 1, NULL, 0, M);
+    stack_backward(m, a, a->f0, "f0_stack", a->d_cat + C, CAT, a->in_f0, NULL, 0, 1, NULL, 0, M);
 }

@@ -1,13 +1,10 @@
-/* Dense layer (Keras Dense: kernel [in, out]) on OpenBLAS sgemm, input optionally given as
- * column blocks so concatenations (the decoder's [ld | f0 | gru]) need no copy.
- *
- * The bias is written into `out` before a beta = 1 GEMM: OpenBLAS clears C in a separate
- * pass when beta = 0, so this replaces that pass instead of adding one. */
+/* Dense layer (Keras Dense: kernel [in, out]) on the context's oneDNN products; the bias is
+ * fused into the forward product, the backward's two products are dX = dY W^T and
+ * dW += X^T dY (see ddsp/nn.h). */
 #include "ddsp/nn.h"
 #include "ddsp/util.h"
 #include "nn/nn_internal.h"
 
-#include <cblas.h>
 #include <string.h>
 
 enum { COLSUM_BLOCK = 256 };
@@ -29,56 +26,32 @@ void ddsp_nn_colsum_acc(float *acc, const float *a, size_t rows, size_t ncols, s
     }
 }
 
-static void check_blocks(int nblk, const float *const *in, const size_t *Cin) {
-    DDSP_ASSERT(nblk >= 1 && nblk <= DDSP_NN_MAX_BLOCKS, "dense: %d input blocks", nblk);
-    for (int k = 0; k < nblk; k++)
-        DDSP_ASSERT(in[k] && Cin[k] > 0, "dense: input block %d is empty", k);
+void ddsp_dense_forward(ddsp_nn *nn, float *out, const void *in, size_t ld_in, const void *W,
+                        const float *b, size_t M, size_t Cin, size_t Cout) {
+    DDSP_ASSERT(nn && out && in && W && Cin > 0 && Cout > 0 && ld_in >= Cin,
+                "dense forward: bad arguments");
+    if (M == 0) return;
+    const nn_gemm_shape s = {.M = M, .N = Cout, .K = Cin, .lda = ld_in, .ldb = Cout,
+                             .ldc = Cout, .bias = b != NULL};
+    nn_mm(nn, &s, out, in, W, b);
 }
 
-void ddsp_dense_forward_cat(float *out, int nblk, const float *const *in, const size_t *Cin,
-                            const float *W, const float *b, size_t M, size_t Cout) {
-    check_blocks(nblk, in, Cin);
+void ddsp_dense_backward(ddsp_nn *nn, float *din, size_t ld_din, float *dW, float *db,
+                         const float *dout, const void *dout_g, const void *in, size_t ld_in,
+                         const void *W, size_t M, size_t Cin, size_t Cout) {
+    DDSP_ASSERT(nn && dout && dout_g && in && W && Cin > 0 && Cout > 0 && ld_in >= Cin,
+                "dense backward: bad arguments");
     if (M == 0) return;
-    if (b) {
-        for (size_t m = 0; m < M; m++)
-            memcpy(out + m * Cout, b, sizeof(float) * Cout);
+    if (din) { /* din (M, Cin) = dout (M, Cout) . W^T, W stored (Cin, Cout) */
+        DDSP_ASSERT(ld_din >= Cin, "dense backward: ld_din %zu < %zu", ld_din, Cin);
+        const nn_gemm_shape s = {.M = M, .N = Cin, .K = Cout, .lda = Cout, .ldb = Cout,
+                                 .tb = 1, .ldc = ld_din};
+        nn_mm(nn, &s, din, dout_g, W, NULL);
     }
-    size_t off = 0;
-    for (int k = 0; k < nblk; k++) {
-        const float beta = (b || k > 0) ? 1.0f : 0.0f;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)Cout, (int)Cin[k], 1.0f,
-                    in[k], (int)Cin[k], W + off * Cout, (int)Cout, beta, out, (int)Cout);
-        off += Cin[k];
-    }
-}
-
-void ddsp_dense_backward_cat(float *const *din, float *dW, float *db, const float *dout, int nblk,
-                             const float *const *in, const size_t *Cin, const float *W, size_t M,
-                             size_t Cout) {
-    check_blocks(nblk, in, Cin);
-    if (M == 0) return;
-    size_t off = 0;
-    for (int k = 0; k < nblk; k++) {
-        if (din && din[k])
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)Cin[k], (int)Cout,
-                        1.0f, dout, (int)Cout, W + off * Cout, (int)Cout, 0.0f, din[k],
-                        (int)Cin[k]);
-        if (dW)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Cin[k], (int)Cout, (int)M,
-                        1.0f, in[k], (int)Cin[k], dout, (int)Cout, 1.0f, dW + off * Cout,
-                        (int)Cout);
-        off += Cin[k];
+    if (dW) { /* dW (Cin, Cout) += in^T . dout, in stored (M, Cin) */
+        const nn_gemm_shape s = {.M = Cin, .N = Cout, .K = M, .lda = ld_in, .ta = 1,
+                                 .ldb = Cout, .ldc = Cout, .acc = 1};
+        nn_mm(nn, &s, dW, in, dout_g, NULL);
     }
     if (db) ddsp_nn_colsum_acc(db, dout, M, Cout, Cout);
-}
-
-void ddsp_dense_forward(float *out, const float *in, const float *W, const float *b, size_t M,
-                        size_t Cin, size_t Cout) {
-    ddsp_dense_forward_cat(out, 1, &in, &Cin, W, b, M, Cout);
-}
-
-void ddsp_dense_backward(float *din, float *dW, float *db, const float *dout, const float *in,
-                         const float *W, size_t M, size_t Cin, size_t Cout) {
-    float *const dins[1] = {din};
-    ddsp_dense_backward_cat(dins, dW, db, dout, 1, &in, &Cin, W, M, Cout);
 }

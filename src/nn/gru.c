@@ -1,56 +1,167 @@
 /* GRU, torch nn.GRU / Keras reset_after=True form, gate columns r | z | n (see ddsp/nn.h).
  *
- * Forward: the input projection of all B*T frames is one GEMM (per input block); then per
- * step one (B, H) x (H, 3H) product and a vectorised gate loop. With AVX-512 that product is
- * our panel kernel (nn/panel.c) on a copy of U packed once per call: OpenBLAS runs these
- * few-row products at well under its GEMM rate (sgemm with M = 1 is ~4x slower than sgemv,
- * the peer's RESULTS.md; M = 4 ~2.3x slower than the panel kernel). Without AVX-512:
- * sgemv at B = 1, sgemm otherwise.
+ * Forward: the input projection of all B*T frames is one product; then per step a
+ * (rows, H) x (H, 3H) product and a vectorised gate loop. The batch is split over threads
+ * and each thread runs its sequences through all T steps alone (one parallel region per
+ * pass): a product per step split over threads would need a barrier per step, ~2000 a
+ * training step, and a parallel region per step collapses when a core is shared. The
+ * per-thread product is a oneDNN primitive made for one thread, against U reordered once
+ * per call into its blocked layout; in fp32 with 1-2 sequences per thread our panel kernel
+ * (nn/panel.c) is faster and used instead.
  * Backward (BPTT): per step the gate pre-activation gradients are stored and dh is carried
- * back with one product with U^T; dU, dW, din and the biases are then a few big GEMMs and
- * column sums over all B*T rows, as the peer's fused GRU (ddsp_ref.py GRURecurrence) rather
- * than torch's per-step dU accumulation.
+ * back with one product with U^T; dU, dW, din and the biases are then a few big products
+ * and column sums over all B*T rows, as the peer's fused GRU (ddsp_ref.py GRURecurrence)
+ * rather than torch's per-step dU accumulation.
  *
- * Workspace, float offsets (each region rounded up to 16 floats):
+ * Buffers (floats unless nn type):
  *   S  (B, T, 4H)  per frame: forward gi = xW at [0, 3H) -> [r | z | ghn | n], where
  *                  ghn = h U_n + b_rec_n; the backward overwrites it in place with
  *                  [dr | dz | dn*r | dn] = [dGh (3H) | dn], dGi = [dr | dz | dn].
+ *   D  (B, T, 4H)  nn type: the backward's gradients as operands (S itself in fp32)
  *   G  (B, 3H)     h U of the current step (forward)
- *   Z  (B, H)      zero initial state when h0 is NULL (forward), running dh (backward)
- *   P  packed U (H, 3H) for h U (forward), then packed U^T (3H, H) for dGh U^T (backward) */
+ *   hb (B, H)      nn type: the previous state as the next product's operand
+ *   dh (B, H)      running dL/dh (backward)
+ *   bsum (n, 4H)   per thread, the sum over its frames of S's gradients: the bias gradients
+ *                  without another pass over S (summed in a fixed order per thread count)
+ *   Up, Utp        U (H, 3H) and U^T (3H, H) reordered for the recurrent products */
 #include "ddsp/nn.h"
 #include "ddsp/util.h"
 #include "nn/nn_internal.h"
 
-#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
-static size_t round16(size_t n) {
-    return (n + 15) & ~(size_t)15;
-}
+struct ddsp_gru {
+    ddsp_nn *nn;
+    ddsp_precision prec;
+    size_t es; /* operand element size */
+    size_t max_B, T, Cin, H;
+    int nt; /* threads of the recurrence */
+    float *S, *G, *dh, *zero, *bsum;
+    void *D, *hb, *Up, *Utp;
+    size_t pack_bytes;
+    size_t fwd_B; /* batch of the last forward */
+    int fwd_h0;   /* whether it had h0 */
+};
 
-static size_t pack_floats(size_t H) {
-    const size_t a = ddsp_nn_pack_floats(H, 3 * H), b = ddsp_nn_pack_floats(3 * H, H);
-    return round16(a > b ? a : b);
-}
-
-size_t ddsp_gru_workspace_size(size_t B, size_t T, size_t H) {
-    return sizeof(float) *
-           (round16(B * T * 4 * H) + round16(B * 3 * H) + round16(B * H) + pack_floats(H));
-}
-
+/* How a batch of B splits over threads: n threads, rows lo or hi = lo + (B % n != 0). */
 typedef struct {
-    float *S, *G, *Z, *P;
-} gru_ws;
+    int n;
+    size_t lo, hi;
+    int panel;
+    nn_gemm *fwd[2], *bwd[2]; /* [0] lo rows, [1] hi rows (NULL for the panel kernel) */
+} split;
 
-static gru_ws ws_split(void *ws, size_t B, size_t T, size_t H) {
-    DDSP_ASSERT(ws != NULL, "gru: workspace is NULL");
-    gru_ws w;
-    w.S = ws;
-    w.G = w.S + round16(B * T * 4 * H);
-    w.Z = w.G + round16(B * 3 * H);
-    w.P = w.Z + round16(B * H);
-    return w;
+static split split_of(const ddsp_gru *g, size_t B) {
+    split p;
+    memset(&p, 0, sizeof p);
+    p.n = (size_t)g->nt < B ? g->nt : (int)B;
+    p.lo = B / (size_t)p.n;
+    p.hi = p.lo + (B % (size_t)p.n != 0);
+    p.panel = DDSP_NN_PANEL_KERNEL && g->prec == DDSP_PREC_FP32 && p.hi <= 2;
+    return p;
+}
+
+static nn_gemm_shape fwd_shape(const ddsp_gru *g, size_t rows) {
+    const size_t H = g->H;
+    return (nn_gemm_shape){.M = rows, .N = 3 * H, .K = H, .lda = H, .ldb = 3 * H,
+                           .ldc = 3 * H, .packed_b = 1, .serial = 1};
+}
+
+static nn_gemm_shape bwd_shape(const ddsp_gru *g, size_t rows) {
+    const size_t H = g->H; /* A: D rows of one step, T * 4H apart; B: U (H, 3H) as (3H, H)^T */
+    return (nn_gemm_shape){.M = rows, .N = H, .K = 3 * H, .lda = g->T * 4 * H, .ldb = 3 * H,
+                           .tb = 1, .ldc = H, .acc = 1, .packed_b = 1, .serial = 1};
+}
+
+/* The split's products (made on first use; all made by init). */
+static void split_products(ddsp_gru *g, split *p) {
+    if (p->panel) return;
+    for (int k = 0; k < 2; k++) {
+        const size_t rows = k ? p->hi : p->lo;
+        if (rows == 0) continue;
+        nn_gemm_shape f = fwd_shape(g, rows), b = bwd_shape(g, rows);
+        p->fwd[k] = nn_gemm_get(g->nn, &f);
+        p->bwd[k] = nn_gemm_get(g->nn, &b);
+    }
+    if (!p->fwd[0]) p->fwd[0] = p->fwd[1], p->bwd[0] = p->bwd[1];
+    /* one reordered U serves both row counts */
+    DDSP_ASSERT(nn_gemm_same_packing(p->fwd[0], p->fwd[1]) &&
+                    nn_gemm_same_packing(p->bwd[0], p->bwd[1]),
+                "gru: oneDNN packs U differently for %zu and %zu rows", p->lo, p->hi);
+}
+
+static size_t round64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
+
+ddsp_gru *ddsp_gru_init(ddsp_nn *nn, size_t max_B, size_t T, size_t Cin, size_t H) {
+    DDSP_ASSERT(nn && max_B > 0 && T > 0 && Cin > 0 && H > 0, "gru init: bad arguments");
+    ddsp_gru *g = calloc(1, sizeof *g);
+    if (!g) {
+        ddsp_error("out of memory");
+        return NULL;
+    }
+    g->nn = nn;
+    g->prec = ddsp_nn_precision(nn);
+    g->es = ddsp_precision_size(g->prec);
+    g->max_B = max_B, g->T = T, g->Cin = Cin, g->H = H;
+    g->nt = omp_get_max_threads();
+    /* make every product a batch up to max_B will use, and size the packed U for them */
+    size_t pack = sizeof(float) * ddsp_nn_pack_floats(3 * H, 3 * H);
+    for (size_t B = 1; B <= max_B; B++) {
+        split p = split_of(g, B);
+        split_products(g, &p);
+        for (int k = 0; k < 2 && !p.panel; k++) {
+            const size_t a = nn_gemm_packed_bytes(p.fwd[k]), b = nn_gemm_packed_bytes(p.bwd[k]);
+            pack = a > pack ? a : pack;
+            pack = b > pack ? b : pack;
+        }
+    }
+    g->pack_bytes = round64(pack);
+    const size_t BTH = max_B * T * 4 * H;
+    g->S = ddsp_alloc(sizeof(float) * BTH);
+    g->D = g->prec == DDSP_PREC_FP32 ? (void *)g->S : ddsp_alloc(g->es * BTH);
+    g->G = ddsp_alloc(sizeof(float) * max_B * 3 * H);
+    g->dh = ddsp_alloc(sizeof(float) * max_B * H);
+    g->zero = ddsp_alloc(sizeof(float) * H);
+    g->bsum = ddsp_alloc(sizeof(float) * (size_t)g->nt * 4 * H);
+    g->hb = ddsp_alloc(g->es * max_B * H);
+    g->Up = ddsp_alloc(g->pack_bytes);
+    g->Utp = ddsp_alloc(g->pack_bytes);
+    if (!g->S || !g->D || !g->G || !g->dh || !g->zero || !g->bsum || !g->hb || !g->Up ||
+        !g->Utp) {
+        ddsp_gru_free(g);
+        ddsp_error("out of memory for the GRU (batch %zu, %zu steps)", max_B, T);
+        return NULL;
+    }
+    return g;
+}
+
+void ddsp_gru_free(ddsp_gru *g) {
+    if (!g) return;
+    if (g->D != (void *)g->S) ddsp_free(g->D);
+    ddsp_free(g->S);
+    ddsp_free(g->G);
+    ddsp_free(g->dh);
+    ddsp_free(g->zero);
+    ddsp_free(g->bsum);
+    ddsp_free(g->hb);
+    ddsp_free(g->Up);
+    ddsp_free(g->Utp);
+    free(g);
+}
+
+/* row m of an operand matrix of element size es */
+static inline void *row_of(void *base, size_t es, size_t m, size_t ld) {
+    return (char *)base + es * m * ld;
+}
+
+/* n floats as operands of precision p */
+static inline void to_operand(void *dst, ddsp_precision p, const float *src, size_t n) {
+    if (p == DDSP_PREC_BF16) nn_bf16_row(dst, src, n);
+    else memcpy(dst, src, sizeof(float) * n);
 }
 
 /* One forward step for one sequence: S row s holds gi (bias-free) on entry, gh = h U. */
@@ -92,130 +203,137 @@ static void step_backward(float *restrict dh, float *s, const float *restrict do
     }
 }
 
-void ddsp_gru_forward_cat(float *out, void *ws, int nblk, const float *const *x, const size_t *Cin,
-                          const float *W, const float *U, const float *b_in, const float *b_rec,
-                          const float *h0, size_t B, size_t T, size_t H) {
-    DDSP_ASSERT(nblk >= 1 && nblk <= DDSP_NN_MAX_BLOCKS, "gru: %d input blocks", nblk);
-    DDSP_ASSERT(out && W && U && b_in && b_rec && H > 0, "gru forward: bad arguments");
-    if (B == 0 || T == 0) return;
-    gru_ws w = ws_split(ws, B, T, H);
-    const size_t H3 = 3 * H, H4 = 4 * H, BT = B * T;
+void ddsp_gru_forward(ddsp_gru *g, float *out, void *out_g, size_t ld_g, const void *x,
+                      size_t ldx, const void *W, const void *U, const float *b_in,
+                      const float *b_rec, const float *h0, size_t B) {
+    DDSP_ASSERT(g && out && out_g && x && W && U && b_in && b_rec, "gru forward: bad arguments");
+    DDSP_ASSERT(B >= 1 && B <= g->max_B, "gru forward: batch %zu not in 1..%zu", B, g->max_B);
+    DDSP_ASSERT(ldx >= g->Cin && ld_g >= g->H, "gru forward: row strides too small");
+    const size_t T = g->T, H = g->H, H3 = 3 * H, H4 = 4 * H, es = g->es;
     /* gi = x W for all frames into S[:, 0:3H] */
-    size_t off = 0;
-    for (int k = 0; k < nblk; k++) {
-        DDSP_ASSERT(x[k] && Cin[k] > 0, "gru: input block %d is empty", k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)BT, (int)H3, (int)Cin[k], 1.0f,
-                    x[k], (int)Cin[k], W + off * H3, (int)H3, k ? 1.0f : 0.0f, w.S, (int)H4);
-        off += Cin[k];
-    }
-    if (DDSP_NN_PANEL_KERNEL) ddsp_nn_pack(w.P, U, H, H3, 0);
-    if (!h0) memset(w.Z, 0, sizeof(float) * B * H);
-    const float *hinit = h0 ? h0 : w.Z;
-    for (size_t t = 0; t < T; t++) {
-        /* previous state of sequence b: hprev + b * ldh */
-        const float *hprev = t ? out + (t - 1) * H : hinit;
-        const size_t ldh = t ? T * H : H;
-        if (t == 0 && !h0) {
-            memset(w.G, 0, sizeof(float) * B * H3);
-        } else if (DDSP_NN_PANEL_KERNEL) {
-            ddsp_nn_panel_gemm(w.G, H3, hprev, ldh, w.P, B, H, H3, 0);
-        } else if (B == 1) {
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)H3, 1.0f, U, (int)H3, hprev, 1,
-                        0.0f, w.G, 1);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H3, (int)H, 1.0f,
-                        hprev, (int)ldh, U, (int)H3, 0.0f, w.G, (int)H3);
-        }
-        for (size_t b = 0; b < B; b++)
-            step_forward(out + (b * T + t) * H, w.S + (b * T + t) * H4, w.G + b * H3,
-                         hprev + b * ldh, b_in, b_rec, H);
-    }
-}
-
-void ddsp_gru_backward_cat(float *const *din, float *dW, float *dU, float *db_in, float *db_rec,
-                           float *dh0, const float *dout, void *ws, int nblk, const float *const *x,
-                           const size_t *Cin, const float *W, const float *U, const float *h0,
-                           const float *out, size_t B, size_t T, size_t H) {
-    DDSP_ASSERT(nblk >= 1 && nblk <= DDSP_NN_MAX_BLOCKS, "gru: %d input blocks", nblk);
-    DDSP_ASSERT(dout && out && W && U && H > 0, "gru backward: bad arguments");
-    if (B == 0 || T == 0) return;
-    gru_ws w = ws_split(ws, B, T, H);
-    const size_t H2 = 2 * H, H3 = 3 * H, H4 = 4 * H, BT = B * T;
-    float *dh = w.Z; /* (B, H) */
-    memset(dh, 0, sizeof(float) * B * H);
-    if (DDSP_NN_PANEL_KERNEL && (T > 1 || dh0)) ddsp_nn_pack(w.P, U, H3, H, 1);
-    for (size_t t = T; t-- > 0;) {
-        for (size_t b = 0; b < B; b++) {
-            const float *hp = t ? out + (b * T + t - 1) * H : h0 ? h0 + b * H : NULL;
-            if (!hp) {
-                memset(w.G, 0, sizeof(float) * H); /* zero h_{-1} (G is free in the backward) */
-                hp = w.G;
+    const nn_gemm_shape sx = {.M = B * T, .N = H3, .K = g->Cin, .lda = ldx, .ldb = H3,
+                              .ldc = H4};
+    nn_mm(g->nn, &sx, g->S, x, W, NULL);
+    split p = split_of(g, B);
+    split_products(g, &p);
+    if (p.panel) ddsp_nn_pack(g->Up, U, H, H3, 0);
+    else nn_gemm_pack(g->nn, p.fwd[1], g->Up, U);
+    if (h0) ddsp_nn_convert(g->hb, g->prec, h0, B * H);
+    g->fwd_B = B, g->fwd_h0 = h0 != NULL;
+#pragma omp parallel num_threads(p.n)
+    {
+        const int i = omp_get_thread_num();
+        DDSP_ASSERT(omp_get_num_threads() == p.n, "gru: got %d threads, not %d",
+                    omp_get_num_threads(), p.n);
+        const size_t r0 = B * (size_t)i / (size_t)p.n, r1 = B * (size_t)(i + 1) / (size_t)p.n;
+        const size_t rows = r1 - r0;
+        const nn_gemm *mm = rows == p.hi ? p.fwd[1] : p.fwd[0];
+        float *G = g->G + r0 * H3;
+        void *hb = row_of(g->hb, es, r0, H);
+        for (size_t t = 0; t < T; t++) {
+            if (t == 0 && !h0) memset(G, 0, sizeof(float) * rows * H3);
+            else if (p.panel) ddsp_nn_panel_gemm(G, H3, hb, H, g->Up, rows, H, H3, 0);
+            else nn_gemm_run(g->nn, mm, G, hb, g->Up, NULL);
+            for (size_t b = r0; b < r1; b++) {
+                const float *hp = t ? out + (b * T + t - 1) * H : h0 ? h0 + b * H : g->zero;
+                float *h = out + (b * T + t) * H;
+                step_forward(h, g->S + (b * T + t) * H4, g->G + b * H3, hp, b_in, b_rec, H);
+                to_operand(row_of(g->hb, es, b, H), g->prec, h, H);
+                to_operand(row_of(out_g, es, b * T + t, ld_g), g->prec, h, H);
             }
-            step_backward(dh + b * H, w.S + (b * T + t) * H4, dout + (b * T + t) * H, hp, H);
         }
-        if (t == 0 && !dh0) break; /* dL/dh0 not wanted */
-        /* dh += dGh_t . U^T */
-        if (DDSP_NN_PANEL_KERNEL)
-            ddsp_nn_panel_gemm(dh, H, w.S + t * H4, T * H4, w.P, B, H3, H, 1);
-        else if (B == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)H, (int)H3, 1.0f, U, (int)H3,
-                        w.S + t * H4, 1, 1.0f, dh, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H3, 1.0f,
-                        w.S + t * H4, (int)(T * H4), U, (int)H3, 1.0f, dh, (int)H);
     }
-    if (dh0) memcpy(dh0, dh, sizeof(float) * B * H);
+}
 
-    /* dU += sum_t h_{t-1}^T dGh_t: per sequence one GEMM over its T-1 steps, plus h0 */
+void ddsp_gru_backward(ddsp_gru *g, float *din, size_t ld_din, int din_acc, float *dW, float *dU,
+                       float *db_in, float *db_rec, float *dh0, const float *dout,
+                       size_t ld_dout, const void *x, size_t ldx, const void *W, const void *U,
+                       const float *h0, const float *out, const void *out_g, size_t ld_g,
+                       size_t B) {
+    DDSP_ASSERT(g && dout && x && W && U && out && out_g, "gru backward: bad arguments");
+    DDSP_ASSERT(B == g->fwd_B && (h0 != NULL) == g->fwd_h0,
+                "gru backward: batch %zu / h0 differ from the forward's", B);
+    DDSP_ASSERT(ld_dout >= g->H && (!din || ld_din >= g->Cin), "gru backward: row strides");
+    const size_t T = g->T, H = g->H, H2 = 2 * H, H3 = 3 * H, H4 = 4 * H, BT = B * T;
+    const size_t es = g->es, Cin = g->Cin;
+    const int want_dh0 = dh0 != NULL;
+    split p = split_of(g, B);
+    split_products(g, &p);
+    if (T > 1 || want_dh0) {
+        if (p.panel) ddsp_nn_pack(g->Utp, U, H3, H, 1);
+        else nn_gemm_pack(g->nn, p.bwd[1], g->Utp, U);
+    }
+#pragma omp parallel num_threads(p.n)
+    {
+        const int i = omp_get_thread_num();
+        DDSP_ASSERT(omp_get_num_threads() == p.n, "gru: got %d threads, not %d",
+                    omp_get_num_threads(), p.n);
+        const size_t r0 = B * (size_t)i / (size_t)p.n, r1 = B * (size_t)(i + 1) / (size_t)p.n;
+        const size_t rows = r1 - r0;
+        const nn_gemm *mm = rows == p.hi ? p.bwd[1] : p.bwd[0];
+        float *dh = g->dh + r0 * H, *bs = g->bsum + (size_t)i * H4;
+        memset(dh, 0, sizeof(float) * rows * H);
+        memset(bs, 0, sizeof(float) * H4);
+        for (size_t t = T; t-- > 0;) {
+            for (size_t b = r0; b < r1; b++) {
+                const float *hp = t ? out + (b * T + t - 1) * H : h0 ? h0 + b * H : g->zero;
+                float *s = g->S + (b * T + t) * H4;
+                step_backward(g->dh + b * H, s, dout + (b * T + t) * ld_dout, hp, H);
+#pragma omp simd
+                for (size_t j = 0; j < H4; j++)
+                    bs[j] += s[j];
+                if (g->prec == DDSP_PREC_BF16) nn_bf16_row(row_of(g->D, es, b * T + t, H4), s, H4);
+            }
+            if (t == 0 && !want_dh0) break; /* dL/dh0 not wanted */
+            /* dh += dGh_t . U^T */
+            const void *A = row_of(g->D, es, r0 * T + t, H4);
+            if (p.panel) ddsp_nn_panel_gemm(dh, H, A, T * H4, g->Utp, rows, H3, H, 1);
+            else nn_gemm_run(g->nn, mm, dh, A, g->Utp, NULL);
+        }
+    }
+    if (dh0) memcpy(dh0, g->dh, sizeof(float) * B * H);
+
+    /* dU += sum_t h_{t-1}^T dGh_t: per sequence one product over its T-1 steps, plus h0 */
     if (dU) {
+        const nn_gemm_shape su = {.M = H, .N = H3, .K = T - 1, .lda = ld_g, .ta = 1, .ldb = H4,
+                                  .ldc = H3, .acc = 1};
         for (size_t b = 0; b < B && T > 1; b++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H3, (int)(T - 1),
-                        1.0f, out + b * T * H, (int)H, w.S + (b * T + 1) * H4, (int)H4, 1.0f, dU,
-                        (int)H3);
-        if (h0)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H3, (int)B, 1.0f, h0,
-                        (int)H, w.S, (int)(T * H4), 1.0f, dU, (int)H3);
-    }
-    /* biases: db_rec += sum dGh = S[:, 0:3H]; db_in += sum dGi = S[:, 0:2H] and S[:, 3H:4H] */
-    if (db_rec) ddsp_nn_colsum_acc(db_rec, w.S, BT, H3, H4);
-    if (db_in) {
-        ddsp_nn_colsum_acc(db_in, w.S, BT, H2, H4);
-        ddsp_nn_colsum_acc(db_in + H2, w.S + H3, BT, H, H4);
-    }
-    /* dW += x^T dGi and din = dGi W^T, dGi split as S[:, 0:2H] and S[:, 3H:4H] */
-    size_t off = 0;
-    for (int k = 0; k < nblk; k++) {
-        const int C = (int)Cin[k];
-        DDSP_ASSERT(x[k] && C > 0, "gru: input block %d is empty", k);
-        const float *Wk = W + off * H3;
-        if (dW) {
-            float *dWk = dW + off * H3;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, (int)H2, (int)BT, 1.0f, x[k], C,
-                        w.S, (int)H4, 1.0f, dWk, (int)H3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, (int)H, (int)BT, 1.0f, x[k], C,
-                        w.S + H3, (int)H4, 1.0f, dWk + H2, (int)H3);
+            nn_mm(g->nn, &su, dU, row_of((void *)out_g, es, b * T, ld_g),
+                    row_of(g->D, es, b * T + 1, H4), NULL);
+        if (h0) {
+            ddsp_nn_convert(g->hb, g->prec, h0, B * H);
+            const nn_gemm_shape s0 = {.M = H, .N = H3, .K = B, .lda = H, .ta = 1,
+                                      .ldb = T * H4, .ldc = H3, .acc = 1};
+            nn_mm(g->nn, &s0, dU, g->hb, g->D, NULL);
         }
-        if (din && din[k]) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, C, (int)H2, 1.0f, w.S,
-                        (int)H4, Wk, (int)H3, 0.0f, din[k], C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, C, (int)H, 1.0f, w.S + H3,
-                        (int)H4, Wk + H2, (int)H3, 1.0f, din[k], C);
-        }
-        off += Cin[k];
     }
-}
-
-void ddsp_gru_forward(float *out, void *ws, const float *x, const float *W, const float *U,
-                      const float *b_in, const float *b_rec, const float *h0, size_t B, size_t T,
-                      size_t Cin, size_t H) {
-    ddsp_gru_forward_cat(out, ws, 1, &x, &Cin, W, U, b_in, b_rec, h0, B, T, H);
-}
-
-void ddsp_gru_backward(float *din, float *dW, float *dU, float *db_in, float *db_rec, float *dh0,
-                       const float *dout, void *ws, const float *x, const float *W, const float *U,
-                       const float *h0, const float *out, size_t B, size_t T, size_t Cin,
-                       size_t H) {
-    float *const dins[1] = {din};
-    ddsp_gru_backward_cat(dins, dW, dU, db_in, db_rec, dh0, dout, ws, 1, &x, &Cin, W, U, h0, out, B,
-                          T, H);
+    /* biases: db_rec += sum dGh = S[:, 0:3H]; db_in += sum dGi = S[:, 0:2H] and S[:, 3H:4H],
+     * from the threads' sums in thread order */
+    for (int i = 0; i < p.n; i++) {
+        const float *bs = g->bsum + (size_t)i * H4;
+        for (size_t j = 0; j < H3 && db_rec; j++)
+            db_rec[j] += bs[j];
+        for (size_t j = 0; j < H2 && db_in; j++)
+            db_in[j] += bs[j];
+        for (size_t j = 0; j < H && db_in; j++)
+            db_in[H2 + j] += bs[H3 + j];
+    }
+    /* dW += x^T dGi and din = dGi W^T, dGi split as D[:, 0:2H] and D[:, 3H:4H] */
+    const void *D3 = (const char *)g->D + es * H3;
+    if (dW) {
+        const nn_gemm_shape a = {.M = Cin, .N = H2, .K = BT, .lda = ldx, .ta = 1, .ldb = H4,
+                                 .ldc = H3, .acc = 1};
+        const nn_gemm_shape b = {.M = Cin, .N = H, .K = BT, .lda = ldx, .ta = 1, .ldb = H4,
+                                 .ldc = H3, .acc = 1};
+        nn_mm(g->nn, &a, dW, x, g->D, NULL);
+        nn_mm(g->nn, &b, dW + H2, x, D3, NULL);
+    }
+    if (din) { /* W stored (Cin, 3H): its column blocks as (N, K) transposed operands */
+        const nn_gemm_shape a = {.M = BT, .N = Cin, .K = H2, .lda = H4, .ldb = H3, .tb = 1,
+                                 .ldc = ld_din, .acc = din_acc};
+        const nn_gemm_shape b = {.M = BT, .N = Cin, .K = H, .lda = H4, .ldb = H3, .tb = 1,
+                                 .ldc = ld_din, .acc = 1};
+        nn_mm(g->nn, &a, din, g->D, W, NULL);
+        nn_mm(g->nn, &b, din, D3, (const char *)W + es * H2, NULL);
+    }
 }

@@ -5,11 +5,14 @@
  * Row statistics are summed in 16 independent lanes (vectorised, fixed order). Parameter
  * gradients are column sums over rows, taken per column block in row order, so results do
  * not depend on the thread count. The backward computes them before din, so din may
- * overwrite dout. */
+ * overwrite dout. The fused layer writes its output as the next product's operand (float
+ * or bf16, possibly a column block of the decoder's concatenation). */
 #include "ddsp/nn.h"
 #include "ddsp/util.h"
+#include "nn/nn_internal.h"
 
 #include <math.h>
+#include <string.h>
 
 enum { LANES = 16, CBLOCK = 256 };
 
@@ -44,31 +47,50 @@ static void row_stats(const float *x, size_t C, float eps, float *mean, float *r
     *rstd = 1.0f / sqrtf(lanes_total(v) / (float)C + eps);
 }
 
-static void ln_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
-                       const float *beta, float eps, float slope, size_t M, size_t C) {
-    DDSP_ASSERT(out && mean && rstd && in && gamma && beta && C > 0, "layernorm: bad arguments");
+/* out row m at out + m * ld_out, of precision p (bf16 rows go through a float block). */
+static void ln_forward(void *out, ddsp_precision p, size_t ld_out, float *mean, float *rstd,
+                       const float *in, const float *gamma, const float *beta, float eps,
+                       float slope, size_t M, size_t C) {
+    DDSP_ASSERT(out && mean && rstd && in && gamma && beta && C > 0 && ld_out >= C,
+                "layernorm: bad arguments");
 #pragma omp parallel for schedule(static) if (M * C >= 65536)
     for (size_t m = 0; m < M; m++) {
         const float *x = in + m * C;
-        float *y = out + m * C;
         float mu, rs;
         row_stats(x, C, eps, &mu, &rs);
         mean[m] = mu;
         rstd[m] = rs;
-        for (size_t c = 0; c < C; c++) {
-            const float v = (x[c] - mu) * rs * gamma[c] + beta[c];
-            y[c] = v > 0.0f ? v : slope * v;
+        if (p == DDSP_PREC_FP32) {
+            float *y = (float *)out + m * ld_out;
+            for (size_t c = 0; c < C; c++) {
+                const float v = (x[c] - mu) * rs * gamma[c] + beta[c];
+                y[c] = v > 0.0f ? v : slope * v;
+            }
+            continue;
+        }
+        ddsp_bf16 *yb = (ddsp_bf16 *)out + m * ld_out;
+        float y[CBLOCK];
+        for (size_t c0 = 0; c0 < C; c0 += CBLOCK) {
+            const size_t nc = C - c0 < CBLOCK ? C - c0 : CBLOCK;
+            for (size_t c = 0; c < nc; c++) {
+                const float v = (x[c0 + c] - mu) * rs * gamma[c0 + c] + beta[c0 + c];
+                y[c] = v > 0.0f ? v : slope * v;
+            }
+            nn_bf16_row(yb + c0, y, nc);
         }
     }
 }
 
 /* Shared backward. The upstream gradient of the normalised value is
- * g = dout * (sign_src > 0 ? 1 : slope); plain LayerNorm passes slope 1. */
-static void ln_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                        const float *sign_src, float slope, const float *in, const float *mean,
-                        const float *rstd, const float *gamma, size_t M, size_t C) {
-    DDSP_ASSERT(dout && sign_src && in && mean && rstd && gamma && C > 0,
+ * g = dout * (v > 0 ? 1 : slope), v = xhat * gamma + beta recomputed (plain LayerNorm passes
+ * slope 1). din_g (precision p, or NULL) gets a copy of din. */
+static void ln_backward(float *din, void *din_g, ddsp_precision p, float *dgamma, float *dbeta,
+                        const float *dout, size_t ld_dout, float slope, const float *in, const float *mean,
+                        const float *rstd, const float *gamma, const float *beta, size_t M,
+                        size_t C) {
+    DDSP_ASSERT(dout && in && mean && rstd && gamma && beta && C > 0,
                 "layernorm backward: bad arguments");
+    DDSP_ASSERT(din || !din_g, "layernorm backward: din_g without din");
     const int par = M * C >= 65536;
     if (dgamma || dbeta) {
         const size_t nblk = (C + CBLOCK - 1) / CBLOCK;
@@ -78,11 +100,12 @@ static void ln_backward(float *din, float *dgamma, float *dbeta, const float *do
             float sg[CBLOCK] = {0}, sb[CBLOCK] = {0};
             for (size_t m = 0; m < M; m++) {
                 const float mu = mean[m], rs = rstd[m];
-                const float *x = in + m * C + c0, *d = dout + m * C + c0,
-                            *s = sign_src + m * C + c0;
+                const float *x = in + m * C + c0, *d = dout + m * ld_dout + c0;
+                const float *gm = gamma + c0, *bt = beta + c0;
                 for (size_t c = 0; c < nc; c++) {
-                    const float g = d[c] * (s[c] > 0.0f ? 1.0f : slope);
-                    sg[c] += g * ((x[c] - mu) * rs);
+                    const float xh = (x[c] - mu) * rs;
+                    const float g = d[c] * (xh * gm[c] + bt[c] > 0.0f ? 1.0f : slope);
+                    sg[c] += g * xh;
                     sb[c] += g;
                 }
             }
@@ -98,54 +121,68 @@ static void ln_backward(float *din, float *dgamma, float *dbeta, const float *do
 #pragma omp parallel for schedule(static) if (par)
     for (size_t m = 0; m < M; m++) {
         const float mu = mean[m], rs = rstd[m];
-        const float *x = in + m * C, *d = dout + m * C, *s = sign_src + m * C;
+        const float *x = in + m * C, *d = dout + m * ld_dout;
         float *dx = din + m * C;
         float a1[LANES] = {0}, a2[LANES] = {0};
         size_t c = 0;
         for (; c + LANES <= C; c += LANES)
             for (int k = 0; k < LANES; k++) {
-                const float gh = d[c + k] * (s[c + k] > 0.0f ? 1.0f : slope) * gamma[c + k];
+                const float xh = (x[c + k] - mu) * rs;
+                const float gl = xh * gamma[c + k] + beta[c + k] > 0.0f ? 1.0f : slope;
+                const float gh = d[c + k] * gl * gamma[c + k];
                 a1[k] += gh;
-                a2[k] += gh * ((x[c + k] - mu) * rs);
+                a2[k] += gh * xh;
             }
         for (size_t k = 0; c + k < C; k++) {
-            const float gh = d[c + k] * (s[c + k] > 0.0f ? 1.0f : slope) * gamma[c + k];
+            const float xh = (x[c + k] - mu) * rs;
+            const float gl = xh * gamma[c + k] + beta[c + k] > 0.0f ? 1.0f : slope;
+            const float gh = d[c + k] * gl * gamma[c + k];
             a1[k] += gh;
-            a2[k] += gh * ((x[c + k] - mu) * rs);
+            a2[k] += gh * xh;
         }
         const float m1 = lanes_total(a1) * invC, m2 = lanes_total(a2) * invC;
         for (c = 0; c < C; c++) {
-            const float gh = d[c] * (s[c] > 0.0f ? 1.0f : slope) * gamma[c];
-            dx[c] = rs * (gh - m1 - (x[c] - mu) * rs * m2);
+            const float xh = (x[c] - mu) * rs;
+            const float gl = xh * gamma[c] + beta[c] > 0.0f ? 1.0f : slope;
+            const float gh = d[c] * gl * gamma[c];
+            dx[c] = rs * (gh - m1 - xh * m2);
         }
+        if (din_g && p == DDSP_PREC_BF16) nn_bf16_row((ddsp_bf16 *)din_g + m * C, dx, C);
+        else if (din_g && din_g != din) memcpy((float *)din_g + m * C, dx, sizeof(float) * C);
     }
 }
 
 void ddsp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
                             const float *gamma, const float *beta, float eps, size_t M, size_t C) {
-    ln_forward(out, mean, rstd, in, gamma, beta, eps, 1.0f, M, C);
+    ln_forward(out, DDSP_PREC_FP32, C, mean, rstd, in, gamma, beta, eps, 1.0f, M, C);
 }
 
 void ddsp_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                              const float *in, const float *mean, const float *rstd,
                              const float *gamma, size_t M, size_t C) {
-    ln_backward(din, dgamma, dbeta, dout, in, 1.0f, in, mean, rstd, gamma, M, C);
+    /* slope 1: the sign test is moot, beta is read only for it */
+    ln_backward(din, NULL, DDSP_PREC_FP32, dgamma, dbeta, dout, C, 1.0f, in, mean, rstd, gamma,
+                gamma, M, C);
 }
 
-void ddsp_layernorm_leaky_forward(float *out, float *mean, float *rstd, const float *in,
-                                  const float *gamma, const float *beta, float eps, float slope,
-                                  size_t M, size_t C) {
-    DDSP_ASSERT(out != in, "layernorm_leaky: out must not alias in");
+void ddsp_layernorm_leaky_forward(void *out, ddsp_precision out_prec, size_t ld_out, float *mean,
+                                  float *rstd, const float *in, const float *gamma,
+                                  const float *beta, float eps, float slope, size_t M, size_t C) {
+    DDSP_ASSERT((const void *)out != (const void *)in, "layernorm_leaky: out must not alias in");
     DDSP_ASSERT(slope > 0.0f, "layernorm_leaky: slope %g must be > 0", (double)slope);
-    ln_forward(out, mean, rstd, in, gamma, beta, eps, slope, M, C);
+    ln_forward(out, out_prec, ld_out, mean, rstd, in, gamma, beta, eps, slope, M, C);
 }
 
-void ddsp_layernorm_leaky_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                                   const float *out, const float *in, const float *mean,
-                                   const float *rstd, const float *gamma, float slope, size_t M,
+void ddsp_layernorm_leaky_backward(float *din, void *din_g, ddsp_precision din_prec,
+                                   float *dgamma, float *dbeta, const float *dout,
+                                   size_t ld_dout, const float *in, const float *mean, const float *rstd,
+                                   const float *gamma, const float *beta, float slope, size_t M,
                                    size_t C) {
     DDSP_ASSERT(slope > 0.0f, "layernorm_leaky: slope %g must be > 0", (double)slope);
-    ln_backward(din, dgamma, dbeta, dout, out, slope, in, mean, rstd, gamma, M, C);
+    DDSP_ASSERT(ld_dout >= C, "layernorm_leaky: ld_dout %zu < C %zu", ld_dout, C);
+    DDSP_ASSERT(din != dout || ld_dout == C, "layernorm_leaky: in place needs ld_dout = C");
+    ln_backward(din, din_g, din_prec, dgamma, dbeta, dout, ld_dout, slope, in, mean, rstd, gamma,
+                beta, M, C);
 }
 
 void ddsp_leaky_relu_forward(float *out, const float *in, float slope, size_t n) {

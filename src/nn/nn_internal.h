@@ -1,5 +1,6 @@
 /* Private to src/nn: branch-free sigmoid/tanh that GCC vectorises inside `omp simd` loops,
- * and the deterministic column sum shared by the Dense and GRU backward passes.
+ * the deterministic column sum shared by the Dense and GRU backward passes, the oneDNN
+ * products (gemm.c) and the hand-written few-row fp32 kernel (panel.c).
  *
  * nn_expf is Cephes' expf (range reduction by ln 2 in two parts, degree-5 polynomial):
  * ~1 ulp on the clamped range [-87, 88]. libm's expf/tanhf are not vectorised here and
@@ -10,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "ddsp/nn.h"
 
 static inline float nn_expf(float x) {
     x = x < -87.0f ? -87.0f : x;
@@ -44,15 +47,48 @@ static inline float nn_tanhf(float x) {
     return 2.0f / (1.0f + nn_expf(-2.0f * x)) - 1.0f;
 }
 
+/* dst[0..n) = src rounded to bf16 as ddsp_bf16_from_f32, on the calling thread. */
+void nn_bf16_row(ddsp_bf16 *dst, const float *src, size_t n);
+
 /* acc[c] += sum_r a[r * lda + c] for c < ncols, r < rows, rows summed in order 0..rows-1 in
  * fixed column blocks (OpenMP over blocks): bitwise identical for any thread count. */
 void ddsp_nn_colsum_acc(float *acc, const float *a, size_t rows, size_t ncols, size_t lda);
 
-/* ---- products with few rows (the GRU recurrence: B rows against a 512 x 1536 matrix).
- * OpenBLAS is slow there (sgemm with M = 4 runs at ~40 GFLOP/s, below its sgemv per row);
- * with AVX-512 we use a register-blocked kernel on a panel-packed right-hand side instead:
- * M (K, N) is stored as ceil(N / 64) panels of (K, 64), zero-padded, so the kernel streams
- * each panel contiguously while 4 rows x 64 columns of C stay in 16 registers. */
+/* ---- products on oneDNN (gemm.c): C (M, N) float [ldc] = A (M, K) . B (K, N), operands
+ * of the context's precision. A is stored (M, K) with row stride lda, or, with ta, as its
+ * transpose (K, M) with row stride lda; likewise B (K, N) [ldb] or, with tb, (N, K) [ldb].
+ * acc: C += A B; bias: + bias (N) on every row. packed_b: B comes reordered by
+ * nn_gemm_pack into the library's blocked layout (the recurrent products: reordered once,
+ * used T times). serial: run by one thread, inside a parallel region, with that thread's
+ * memory objects and scratchpad (the per-thread recurrence); otherwise the product threads
+ * itself and must be run outside parallel regions. */
+typedef struct {
+    size_t M, N, K;
+    size_t lda, ldb, ldc;
+    int ta, tb, acc, bias, packed_b, serial;
+} nn_gemm_shape;
+typedef struct nn_gemm nn_gemm;
+/* The product for a shape, made on first use (outside parallel regions only). */
+nn_gemm *nn_gemm_get(ddsp_nn *nn, const nn_gemm_shape *s);
+/* Run it: C = / += A . B (+ bias). B is the plain matrix, or the packed one for packed_b. */
+void nn_gemm_run(ddsp_nn *nn, const nn_gemm *g, float *C, const void *A, const void *B,
+                 const float *bias);
+/* nn_gemm_get + nn_gemm_run. */
+void nn_mm(ddsp_nn *nn, const nn_gemm_shape *s, float *C, const void *A, const void *B,
+             const float *bias);
+/* packed_b products: bytes of the packed B; whether two products read the same packing;
+ * dst <- B (plain, (K, N) [ldb] or with tb (N, K) [ldb]) reordered. */
+size_t nn_gemm_packed_bytes(const nn_gemm *g);
+int nn_gemm_same_packing(const nn_gemm *a, const nn_gemm *b);
+void nn_gemm_pack(ddsp_nn *nn, nn_gemm *g, void *dst, const void *B);
+
+/* ---- few-row fp32 products by hand (the GRU recurrence when a thread runs 1 or 2
+ * sequences). Measured against oneDNN f32 with the weights reordered once (same process,
+ * one thread, (rows, 512) x (512, 1536) and (rows, 1536) x (1536, 512), 1000 products,
+ * medians of 7, AMD EPYC Zen 4): rows 1: 46 against 42-43 GFLOP/s; rows 2: 89 against 77;
+ * rows 4: 86-91 against 100-106 (oneDNN wins from 4 rows; bf16 runs 80-210 at any rows).
+ * The kernel: M (K, N) stored as ceil(N / 64) panels of (K, 64), zero-padded; per panel and
+ * group of up to 4 rows, the block of C lives in 16 zmm registers while the panel streams. */
 #if defined(__AVX512F__)
 #define DDSP_NN_PANEL_KERNEL 1
 #else
@@ -64,9 +100,8 @@ size_t ddsp_nn_pack_floats(size_t K, size_t N);
 /* P <- M (K, N) packed; trans = 1: M is given transposed, as Mt (N, K) row-major. */
 void ddsp_nn_pack(float *P, const float *M, size_t K, size_t N, int trans);
 /* C (rows, N) = A (rows, K) . M (accumulate = 0) or C += A . M (accumulate = 1), with M
- * packed by ddsp_nn_pack; row r of A at A + r * lda, of C at C + r * ldc. Each element is
- * summed over k in order by one thread: results do not depend on the thread count. Only
- * when DDSP_NN_PANEL_KERNEL. */
+ * packed by ddsp_nn_pack; row r of A at A + r * lda, of C at C + r * ldc. Runs on the
+ * calling thread. Only when DDSP_NN_PANEL_KERNEL. */
 void ddsp_nn_panel_gemm(float *C, size_t ldc, const float *A, size_t lda, const float *P,
                         size_t rows, size_t K, size_t N, int accumulate);
 

@@ -1,9 +1,8 @@
-/* Register-blocked product for few rows against a panel-packed matrix (see nn_internal.h):
- * the GRU recurrence's h U and dGh U^T. Per 64-column panel and group of up to 4 rows, the
- * 4 x 64 block of C lives in 16 zmm registers while the panel (K x 64, contiguous) streams
- * through: 4 loads and 16 FMAs per k. On the Zen 5 test machine this runs the B = 4 step at
- * ~90 GFLOP/s against ~38 for OpenBLAS sgemm with M = 4, and B = 1 ~10% faster than sgemv
- * (tests/bench/bench_nn.c). */
+/* Register-blocked fp32 product for 1 or 2 rows against a panel-packed matrix: the GRU
+ * recurrence's h U and dGh U^T when a thread runs one or two sequences, where it beats
+ * oneDNN f32 (numbers in nn_internal.h; from 4 rows oneDNN is faster and is used). Per
+ * 64-column panel and group of up to 4 rows, the 4 x 64 block of C lives in 16 zmm registers
+ * while the panel (K x 64, contiguous) streams through: 4 loads and 16 FMAs per k. */
 #include "ddsp/util.h"
 #include "nn/nn_internal.h"
 
@@ -75,10 +74,6 @@ static inline __attribute__((always_inline)) void panel_block(float *C, size_t l
 void ddsp_nn_panel_gemm(float *C, size_t ldc, const float *A, size_t lda, const float *P,
                         size_t rows, size_t K, size_t N, int accumulate) {
     const size_t np = (N + DDSP_NN_PANEL - 1) / DDSP_NN_PANEL, ng = (rows + 3) / 4;
-    /* Threads only from ~100 us of work (B >= 6 at H = 512): the GRU calls this once per
-     * step, and a parallel region per step collapses when a core is shared (measured on the
-     * 2-vCPU machine under load: 4x slower at B = 4, T = 50). */
-#pragma omp parallel for schedule(static) if (rows * K * N >= ((size_t)4 << 20))
     for (size_t q = 0; q < ng * np; q++) {
         const size_t g = q / np, p = q % np, r0 = 4 * g, j0 = p * DDSP_NN_PANEL;
         const size_t nr = rows - r0 < 4 ? rows - r0 : 4;

@@ -50,25 +50,32 @@ void ddsp_adam_free(ddsp_adam *o) {
     memset(o, 0, sizeof *o);
 }
 
-double ddsp_grad_norm(const float *g, size_t n) {
-    /* blocks of 4096 summed in order: the same value for any thread count */
-    enum { BLK = 4096 };
-    const size_t nb = (n + BLK - 1) / BLK;
-    double total = 0.0;
-    for (size_t b = 0; b < nb; b++) {
-        const size_t i1 = (b + 1) * BLK < n ? (b + 1) * BLK : n;
+double ddsp_optim_grad_norm(const float *g, size_t n) {
+    /* A fixed split into CHUNKS parts, each summed in its own order (a simd reduction: lanes
+     * in parallel, combined in an order fixed by the compiled code), then the parts in order:
+     * the same value for any thread count. One dependent add per element (the former
+     * sequential loop) took ~5 ms for the 4.8 M gradients, serial, every step. */
+    enum { CHUNKS = 64 };
+    double part[CHUNKS];
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (int c = 0; c < CHUNKS; c++) {
+        const size_t i0 = n * (size_t)c / CHUNKS, i1 = n * (size_t)(c + 1) / CHUNKS;
         double s = 0.0;
-        for (size_t i = b * BLK; i < i1; i++) s += (double)g[i] * g[i];
-        total += s;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = i0; i < i1; i++) s += (double)g[i] * g[i];
+        part[c] = s;
     }
+    double total = 0.0;
+    for (int c = 0; c < CHUNKS; c++) total += part[c];
     return sqrt(total);
 }
 
-float ddsp_clip_grads(float *g, size_t n, double norm, double clip_norm) {
+float ddsp_optim_clip_grads(float *g, size_t n, double norm, double clip_norm) {
     if (!(clip_norm > 0.0)) return 1.0f;
     const double coef = clip_norm / (norm + 1e-6);
     if (coef >= 1.0) return 1.0f;
     const float c = (float)coef;
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
     for (size_t i = 0; i < n; i++) g[i] *= c;
     return c;
 }

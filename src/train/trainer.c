@@ -1,4 +1,4 @@
-/* One training batch: decoder -> synth -> MSS -> backward, and the update built on it:
+/* One training batch: decoder -> synth -> loss (MSS or Φ) -> backward, and the update built on it:
  * reduction over ranks, clipping, Adam (see ddsp/train.h). */
 #include <math.h>
 #include <stdlib.h>
@@ -11,8 +11,7 @@ struct ddsp_trainer {
     ddsp_model *m;
     ddsp_model_acts *acts;
     ddsp_synth *syn;
-    ddsp_mss *mss;
-    ddsp_phi *phi; /* when set, the loss instead of mss */
+    ddsp_loss *loss;
     size_t max_B, F, N, K;
     float *noise;   /* (B, N) */
     float *audio;   /* (B, N) */
@@ -20,7 +19,7 @@ struct ddsp_trainer {
     float *d_raw;   /* (B, F, K) */
 };
 
-ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size_t max_batch,
+ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_loss_config *loss, size_t max_batch,
                                 size_t F) {
     ddsp_trainer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -33,19 +32,12 @@ ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_mss_config *loss, size
     t->K = ddsp_synth_n_controls(&m->cfg.synth);
     t->acts = ddsp_model_acts_init(m, max_batch, F);
     t->syn = t->acts ? ddsp_synth_init(&m->cfg.synth, max_batch, F) : NULL;
-    t->mss = t->syn ? ddsp_mss_init(loss, max_batch, t->N) : NULL;
-    if (!t->mss) {
+    ddsp_loss_config lc = *loss;
+    lc.phi.sample_rate = m->cfg.synth.sample_rate; /* mel and loudness terms */
+    t->loss = t->syn ? ddsp_loss_init(&lc, max_batch, t->N) : NULL;
+    if (!t->loss) {
         ddsp_trainer_free(t);
         return NULL;
-    }
-    if (loss->terms[0]) { /* a spectral term list: train through Φ */
-        ddsp_phi_config pc;
-        const int bad = ddsp_phi_config_from_mss(&pc, loss);
-        pc.sample_rate = m->cfg.synth.sample_rate; /* mel and loudness terms */
-        if (bad || ddsp_trainer_use_phi(t, &pc)) {
-            ddsp_trainer_free(t);
-            return NULL;
-        }
     }
     t->noise = ddsp_alloc(sizeof(float) * max_batch * t->N);
     t->audio = ddsp_alloc(sizeof(float) * max_batch * t->N);
@@ -63,21 +55,12 @@ void ddsp_trainer_free(ddsp_trainer *t) {
     if (!t) return;
     ddsp_model_acts_free(t->acts);
     ddsp_synth_free(t->syn);
-    ddsp_mss_free(t->mss);
-    ddsp_phi_free(t->phi);
+    ddsp_loss_free(t->loss);
     ddsp_free(t->noise);
     ddsp_free(t->audio);
     ddsp_free(t->d_audio);
     ddsp_free(t->d_raw);
     free(t);
-}
-
-int ddsp_trainer_use_phi(ddsp_trainer *t, const ddsp_phi_config *c) {
-    ddsp_phi *p = ddsp_phi_init(c, t->max_B, t->N);
-    if (!p) return DDSP_ERR;
-    ddsp_phi_free(t->phi);
-    t->phi = p;
-    return DDSP_OK;
 }
 
 static void draw_noise(ddsp_trainer *t, const int64_t *ids, size_t B, uint64_t seed,
@@ -96,28 +79,16 @@ double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0
                          const float *loudness_db, const float *target, const int64_t *ids,
                          size_t B, uint64_t seed, uint64_t step, int grad, float grad_scale) {
     DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
-    const float *raw = ddsp_decoder_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    const float *raw = ddsp_model_forward(t->m, t->acts, f0_hz, loudness_db, B);
     draw_noise(t, ids, B, seed, step);
     ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
     ddsp_mss_value v;
-    if (t->phi) {
-        ddsp_phi_value pv;
-        ddsp_phi_eval(t->phi, &pv, grad ? t->d_audio : NULL, target, t->audio, B);
-        memset(&v, 0, sizeof v);
-        v.total = pv.total;
-        memcpy(v.per_scale, pv.per_scale, sizeof v.per_scale);
-        if (grad && grad_scale != 1.0f)
-            for (size_t i = 0; i < B * t->N; i++) t->d_audio[i] *= grad_scale;
-    } else if (!grad) {
-        ddsp_mss_forward(t->mss, &v, NULL, target, t->audio, B);
-    } else {
-        memset(t->d_audio, 0, sizeof(float) * B * t->N);
-        ddsp_mss_backward(t->mss, t->d_audio, &v, NULL, target, t->audio, B, grad_scale);
-    }
+    if (grad) memset(t->d_audio, 0, sizeof(float) * B * t->N);
+    ddsp_loss_eval(t->loss, &v, grad ? t->d_audio : NULL, grad_scale, target, t->audio, B);
     if (grad) {
         float *d_ir = t->m->cfg.synth.reverb ? ddsp_model_grad(t->m, "reverb/ir") : NULL;
         ddsp_synth_backward(t->syn, t->d_raw, d_ir, t->d_audio, B);
-        ddsp_decoder_backward(t->m, t->acts, t->d_raw, B);
+        ddsp_model_backward(t->m, t->acts, t->d_raw, B);
     }
     if (value) *value = v;
     return v.total;
@@ -131,7 +102,7 @@ void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
                              const float *loudness_db, const int64_t *ids, size_t B,
                              uint64_t seed, uint64_t step, int parts) {
     DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
-    const float *raw = ddsp_decoder_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    const float *raw = ddsp_model_forward(t->m, t->acts, f0_hz, loudness_db, B);
     draw_noise(t, ids, B, seed, step);
     ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
     const float *src = parts == 1 ? ddsp_synth_harmonic(t->syn)
@@ -162,13 +133,13 @@ int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const f
     res->loss = lv[0];
     memcpy(res->per_scale, lv + 1, sizeof res->per_scale);
     res->stop = lv[1 + S] > 0;
-    res->grad_norm = ddsp_grad_norm(m->grads, m->n_params);
+    res->grad_norm = ddsp_optim_grad_norm(m->grads, m->n_params);
     res->lr = ddsp_adam_lr(&o->cfg, o->step);
     if (!isfinite(res->loss) || !isfinite(res->grad_norm)) {
         res->skipped = 1;
         return DDSP_OK;
     }
-    ddsp_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
+    ddsp_optim_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
     ddsp_adam_update(o, m->params, m->grads);
     return DDSP_OK;
 }

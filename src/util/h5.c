@@ -5,6 +5,7 @@
 
 #include <hdf5.h>
 #include <string.h>
+#include <unistd.h>
 
 void ddsp_h5_quiet(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -85,6 +86,24 @@ int ddsp_h5_attr_i64(int64_t obj, const char *name, int64_t value) {
 
 int ddsp_h5_attr_i64v(int64_t obj, const char *name, const int64_t *v, size_t n) {
     return write_attr(obj, name, H5T_NATIVE_INT64, v, n, 0);
+}
+
+int ddsp_h5_attrs_write(int64_t obj, const ddsp_h5_attr *a, int n) {
+    for (int k = 0; k < n; k++) {
+        const int rc = a[k].kind == 'i'   ? ddsp_h5_attr_i64(obj, a[k].name, a[k].i)
+                       : a[k].kind == 'f' ? ddsp_h5_attr_f64(obj, a[k].name, a[k].f)
+                                          : ddsp_h5_attr_str(obj, a[k].name, a[k].s ? a[k].s : "");
+        if (rc) return DDSP_ERR;
+    }
+    return DDSP_OK;
+}
+
+int ddsp_h5_describe(int64_t loc, const char *name, const char *axes, const char *units) {
+    hid_t ds = H5Oopen((hid_t)loc, name, H5P_DEFAULT);
+    if (ds < 0) return ddsp_error("cannot open '%s' to describe it", name);
+    int rc = ddsp_h5_attr_str(ds, "axes", axes) || ddsp_h5_attr_str(ds, "units", units);
+    H5Oclose(ds);
+    return rc ? DDSP_ERR : DDSP_OK;
 }
 
 static int read_ds(int64_t loc, const char *file, const char *name, hid_t memtype,
@@ -195,6 +214,7 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
         /* variable-length, as h5py writes str attributes */
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft)); /* h5py's are UTF-8: no ASCII<->UTF-8 conversion */
         char *v = NULL;
         if (H5Aread(a, mt, &v) < 0 || !v) {
             ddsp_error("cannot read attribute '%s'", name);
@@ -213,6 +233,7 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, len + 1);
         H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         if (!tmp || H5Aread(a, mt, tmp) < 0) {
             ddsp_error("cannot read attribute '%s'", name);
         } else if (strlen(tmp) >= cap) {
@@ -229,4 +250,55 @@ int ddsp_h5_attr_get_str(int64_t obj, const char *name, char *buf, size_t cap) {
     H5Tclose(ft);
     H5Aclose(a);
     return rc;
+}
+
+int64_t ddsp_h5_open_format(const char *path, const char *format, int max_version, int64_t *version) {
+    ddsp_h5_quiet();
+    if (access(path, F_OK) != 0) return ddsp_error("%s: no such file", path), -1;
+    if (access(path, R_OK) != 0) return ddsp_error("%s: not readable (permission denied)", path), -1;
+    if (H5Fis_hdf5(path) <= 0) return ddsp_error("%s: not an HDF5 file (a %s file is)", path, format), -1;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return ddsp_error("%s: cannot open as HDF5 (truncated or damaged?)", path), -1;
+    char fmt[64] = "";
+    int64_t ver = 0;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, format))
+        ddsp_error("%s: not a %s file (format attribute '%s')", path, format, fmt[0] ? fmt : "missing");
+    else if (ddsp_h5_attr_get_i64(f, "format_version", &ver) || ver < 1 || ver > max_version)
+        ddsp_error("%s: %s format version %lld, this ddsp reads 1 to %d", path, format,
+                   (long long)ver, max_version);
+    else {
+        if (version) *version = ver;
+        return f;
+    }
+    H5Fclose(f);
+    return -1;
+}
+
+void ddsp_h5_close(int64_t file) {
+    if (file >= 0) H5Fclose((hid_t)file);
+}
+
+void ddsp_h5_file_format(const char *path, char *fmt, size_t cap) {
+    fmt[0] = '\0';
+    ddsp_h5_quiet();
+    if (access(path, R_OK) != 0 || H5Fis_hdf5(path) <= 0) return;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    if (ddsp_h5_attr_get_str(f, "format", fmt, cap)) fmt[0] = '\0';
+    H5Fclose(f);
+}
+
+int ddsp_h5_exists(int64_t loc, const char *name) {
+    /* each group on the way must exist too (H5Lexists fails on a missing intermediate) */
+    char part[512];
+    const char *p = name;
+    while ((p = strchr(p, '/')) != NULL) {
+        const size_t n = (size_t)(p - name);
+        if (n == 0 || n >= sizeof part) return 0;
+        memcpy(part, name, n);
+        part[n] = '\0';
+        if (H5Lexists((hid_t)loc, part, H5P_DEFAULT) <= 0) return 0;
+        p++;
+    }
+    return H5Lexists((hid_t)loc, name, H5P_DEFAULT) > 0;
 }

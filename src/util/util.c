@@ -39,8 +39,11 @@ void ddsp_vformat(char *buf, size_t cap, const char *fmt, va_list ap) {
 int ddsp_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    ddsp_vformat(err_buf, sizeof err_buf, fmt, ap);
+    /* through a copy: callers may pass ddsp_last_error() itself as an argument */
+    char msg[sizeof err_buf];
+    ddsp_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(err_buf, msg, strlen(msg) + 1);
     return DDSP_ERR;
 }
 
@@ -57,7 +60,7 @@ void ddsp_assert_fail(const char *file, int line, const char *cond, const char *
     fprintf(stderr, "[ddsp] rank %d: %s:%d: assertion `%s` failed: %s\n", log_rank, file, line,
             cond, msg);
     fflush(stderr);
-    if (abort_hook) abort_hook(134); /* dist's: MPI_Abort of the whole job */
+    if (abort_hook) abort_hook(134); /* dist's: abort the whole job */
     abort();
 }
 

@@ -14,7 +14,8 @@ data=$here/data
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 phis=(l1log mag logmag mag,logmag delta_time delta_freq cumsum_freq sc mel logmel loudness scat1
-      scat2 scat1,scat2 scat1,scat2,scat_j=10 mfcc mfcc,dist=cos mag,dist=cos perceptual "mag,logmag,delta_time,delta_freq,cumsum_freq,sc,mel,logmel,loudness,scat1,scat2")
+      scat2 scat1,scat2 scat1,scat2,scat_j=10 mfcc mfcc,dist=cos mag,dist=cos perceptual "mag,logmag,delta_time,delta_freq,cumsum_freq,sc,mel,logmel,loudness,scat1,scat2"
+      jtfs)
 for r in $(seq "$rounds"); do
   for i in "${!phis[@]}"; do
     OMP_NUM_THREADS=1 "$ddsp" loss "$data/violin.wav" "$data/flute.wav" --length 64000 \

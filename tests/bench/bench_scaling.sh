@@ -3,9 +3,9 @@
 # 1 rank x 2 threads at a fixed PER-RANK batch (full model, 4 s examples). Prints audio-s/s
 # (median of ROUNDS runs, from the trainer's own step timing), the speed-up over 1 x 1, the
 # parallel efficiency and the time per step spent in the gradient allreduce.
-#   tests/bench/bench_scaling.sh [BUILD_DIR] [ROUNDS] [PER_RANK_BATCH] [STEPS]
+#   tests/bench/bench_scaling.sh [BUILD_DIR] [ROUNDS] [PER_RANK_BATCH] [STEPS] [PRECISION]
 set -euo pipefail
-build=${1:-build}; rounds=${2:-5}; b=${3:-2}; steps=${4:-6}
+build=${1:-build}; rounds=${2:-5}; b=${3:-2}; steps=${4:-6}; prec=${5:-fp32}
 ddsp=$build/ddsp
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -15,7 +15,7 @@ run() { # ranks threads -> "aps allreduce_ms"
   local n=$1 t=$2 log
   log=$(OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "${blas_env[@]}" mpirun -n "$n" --oversubscribe --bind-to none \
         "$ddsp" train --data "$work/ds.h5" --batch $((b * n)) --steps "$steps" --valid-every 0 \
-        --ckpt-every 0 --log-every 1000 --out "$work/run" 2>&1)
+        --ckpt-every 0 --log-every 1000 --precision "$prec" --out "$work/run" 2>&1)
   rm -rf "$work/run"
   aps=$(echo "$log" | sed -n 's/.* \([0-9.]*\) audio-s\/s .*/\1/p' | tail -n 1)
   ar=$(echo "$log" | sed -n 's/.*allreduce ([0-9]* floats): \([0-9.]*\) ms per step.*/\1/p' | tail -n 1)
@@ -25,7 +25,7 @@ for r in $(seq "$rounds"); do   # interleaved, so a noisy minute hits every layo
   for cfg in "1 1" "2 1" "1 2"; do run $cfg >> "$work/${cfg// /x}"; done
 done
 base=$(cut -d' ' -f1 "$work/1x1" | median)
-echo "Weak scaling, full model, $b example(s) of 4 s per rank, $steps steps, median of $rounds runs ($(date -u +%F), $(cpu_name), OpenBLAS core: $blas_core)"
+echo "Weak scaling, full model, $prec, $b example(s) of 4 s per rank, $steps steps, median of $rounds runs ($(date -u +%F), $(cpu_name), load average $(cut -d' ' -f1 /proc/loadavg) at the end)"
 echo
 echo "| ranks x threads | global batch | audio-s/s | speed-up | efficiency | allreduce ms/step |"
 echo "|---|---|---|---|---|---|"

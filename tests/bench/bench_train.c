@@ -2,18 +2,25 @@
  * backward, global-norm clip, Adam) on B 4 s examples, the same work as the peer's
  * `ddsp_ref.py bench`. Prints the median/min seconds per step, audio-seconds per second, the
  * FLOP rate (28.8 GFLOP per example per step, as the issue counts it: every GEMM of the
- * decoder forward + backward) next to a 2048^3 sgemm measured in the same process, and the
- * peak resident memory.
- *   bench_train --batch B [--steps K] [--warmup W] [--model full|small] [--reverb]
- * threads: OMP_NUM_THREADS (OpenBLAS follows it). */
+ * decoder forward + backward) next to 2048^3 products measured in the same process (OpenBLAS
+ * sgemm, and oneDNN in fp32 and bf16: the ceilings of the two precisions), and the peak
+ * resident memory.
+ *   bench_train [--batch B] [--steps K] [--warmup W] [--model full|small] [--reverb]
+ *               [--precision fp32|bf16] [--phases]
+ * --phases: afterwards, the median split of a step into decoder forward, decoder backward,
+ * the rest of the batch (noise, synth, loss and their backward) and the update (norm, clip,
+ * Adam), the decoder timed on its own activations.
+ * threads: OMP_NUM_THREADS (ddsp_nn_threads_init). Unknown options are errors (exit 2). */
 #include "ddsp/model.h"
+#include "ddsp/nn.h"
 #include "ddsp/optim.h"
+#include "ddsp/dist.h"
 #include "ddsp/train.h"
 #include "ddsp/util.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,33 +40,82 @@ static double decoder_flops_per_frame(const ddsp_model_config *c, size_t K) {
     return f;
 }
 
-static double sgemm_gflops(void) {
+/* Best of 3 2048^3 products: OpenBLAS sgemm (prec < 0) or oneDNN in precision prec. */
+static double gemm_gflops(int prec) {
     const int n = 2048;
     float *a = ddsp_alloc(sizeof(float) * n * n), *b = ddsp_alloc(sizeof(float) * n * n),
           *c = ddsp_alloc(sizeof(float) * n * n);
     for (int i = 0; i < n * n; i++) a[i] = 1e-3f * (float)(i % 7), b[i] = 1e-3f * (float)(i % 5);
-    double best = 1e30;
-    for (int r = 0; r < 3; r++) {
-        double t = ddsp_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        t = ddsp_now() - t;
-        if (t < best) best = t;
+    ddsp_nn *nn = prec < 0 ? NULL : ddsp_nn_init((ddsp_precision)prec);
+    if (nn) { /* operands: a -> c -> a, b -> c -> b (bf16 must not be converted in place) */
+        ddsp_nn_convert(c, (ddsp_precision)prec, a, (size_t)n * n);
+        memcpy(a, c, sizeof(float) * n * n);
+        ddsp_nn_convert(c, (ddsp_precision)prec, b, (size_t)n * n);
+        memcpy(b, c, sizeof(float) * n * n);
     }
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t = ddsp_now();
+        if (nn) ddsp_dense_forward(nn, c, a, n, b, NULL, n, n, n);
+        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
+                         0.0f, c, n);
+        t = ddsp_now() - t;
+        if (r > 0 && t < best) best = t; /* the first run makes the primitive */
+    }
+    ddsp_nn_free(nn);
     ddsp_free(a), ddsp_free(b), ddsp_free(c);
     return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+/* *v = s as a whole decimal number in [lo, hi]: 0, or -1 (not a number, out of range). */
+static int count(const char *s, size_t lo, size_t hi, size_t *v) {
+    char *end;
+    errno = 0;
+    const unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || x < lo || x > hi) return -1;
+    *v = (size_t)x;
+    return 0;
+}
+
+static int usage(const char *bad) { /* one line on stderr, exit status 2 */
+    fprintf(stderr, "bench_train: unknown option, missing value or number out of range '%s' "
+                    "(usage: bench_train [--batch B] [--steps K] [--warmup W] "
+                    "[--model full|small] [--reverb] [--precision fp32|bf16] [--phases])\n",
+            bad);
+    return 2;
 }
 
 int main(int argc, char **argv) {
     size_t B = 4, steps = 7, warmup = 2;
     const char *model = "full";
-    int reverb = 0;
+    int reverb = 0, phases = 0;
+    ddsp_precision prec = DDSP_PREC_FP32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reverb")) reverb = 1;
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) B = (size_t)atol(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--steps")) steps = (size_t)atol(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) warmup = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--phases")) phases = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) {
+            if (count(argv[++i], 1, 4096, &B)) return usage(argv[i]);
+        } else if (i + 1 < argc && !strcmp(argv[i], "--steps")) {
+            if (count(argv[++i], 1, 100000, &steps)) return usage(argv[i]);
+        } else if (i + 1 < argc && !strcmp(argv[i], "--warmup")) {
+            if (count(argv[++i], 0, 100000, &warmup)) return usage(argv[i]);
+        }
         else if (i + 1 < argc && !strcmp(argv[i], "--model")) model = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--precision")) {
+            if (ddsp_precision_parse(argv[++i], &prec)) {
+                fprintf(stderr, "bench_train: %s\n", ddsp_last_error());
+                return 2;
+            }
+        } else return usage(argv[i]);
     }
+    ddsp_nn_threads_init(0);
+    char why[256];
+    const ddsp_precision want = prec;
+    prec = ddsp_nn_precision_resolve(want, why, sizeof why);
+    if (why[0]) fprintf(stderr, "bench_train: %s\n", why);
+    /* the ceilings first, so their buffers are gone before training allocates */
+    const double gf = gemm_gflops(-1), gf32 = gemm_gflops(DDSP_PREC_FP32),
+                 gf16 = gemm_gflops(DDSP_PREC_BF16);
     const size_t F = 1000, N = 64000;
     ddsp_model_config mc;
     if (ddsp_model_config_preset(&mc, model)) {
@@ -71,9 +127,11 @@ int main(int argc, char **argv) {
     ddsp_adam o;
     ddsp_adam_config ac;
     ddsp_adam_config_default(&ac);
-    ddsp_mss_config lc;
-    ddsp_mss_config_default(&lc);
-    if (ddsp_model_init(&m, &mc) || ddsp_adam_init(&o, &ac, m.n_params)) return 1;
+    ddsp_loss_config lc;
+    ddsp_loss_config_default(&lc);
+    if (ddsp_model_init(&m, &mc) || ddsp_model_set_precision(&m, prec) ||
+        ddsp_adam_init(&o, &ac, m.n_params))
+        return 1;
     ddsp_model_init_weights(&m, 0);
     ddsp_trainer *tr = ddsp_trainer_init(&m, &lc, B, F);
     if (!tr) {
@@ -98,16 +156,15 @@ int main(int argc, char **argv) {
             x[b * N + i] = (float)(0.1 * sin(ph) + 0.05 * sin(2 * ph));
         }
     }
-    const double gf = sgemm_gflops();
     double *times = malloc(sizeof(double) * (steps + warmup));
     double loss0 = 0.0, loss1 = 0.0;
+    ddsp_dist one; /* the benchmark is one process: the update's reductions are no-ops */
+    ddsp_dist_single(&one);
     for (size_t s = 0; s < warmup + steps; s++) {
         const double t0 = ddsp_now();
-        ddsp_model_zero_grad(&m);
-        const double L = ddsp_trainer_step(tr, NULL, f0, ld, x, ids, B, 1, s, 1, 1.0f);
-        const double gn = ddsp_grad_norm(m.grads, m.n_params);
-        ddsp_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
-        ddsp_adam_update(&o, m.params, m.grads);
+        ddsp_train_result res;
+        if (ddsp_train_update(tr, &o, &one, f0, ld, x, ids, B, B, 1, s, 0, &res)) return 1;
+        const double L = res.loss;
         times[s] = ddsp_now() - t0;
         if (s == 0) loss0 = L;
         loss1 = L;
@@ -118,12 +175,45 @@ int main(int argc, char **argv) {
                         (double)F * (double)B;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("train_c model=%s batch=%zu threads=%d reverb=%d steps=%zu median_s=%.4f min_s=%.4f "
-           "audio_s_per_s=%.3f gflop_per_step=%.2f gflops=%.1f sgemm_gflops=%.1f "
-           "peak_rss_mb=%.0f loss_first=%.4f loss_last=%.4f blas_core=%s\n",
-           model, B, omp_get_max_threads(), reverb, steps, med, mn, (double)B * 4.0 / med,
-           flop / 1e9, flop / med / 1e9, gf, ru.ru_maxrss / 1024.0, loss0, loss1,
-           openblas_get_corename());
+    printf("train_c model=%s precision=%s batch=%zu threads=%d reverb=%d steps=%zu median_s=%.4f "
+           "min_s=%.4f audio_s_per_s=%.3f gflop_per_step=%.2f gflops=%.1f sgemm_gflops=%.1f "
+           "gemm_fp32_gflops=%.1f gemm_bf16_gflops=%.1f peak_rss_mb=%.0f loss_first=%.4f "
+           "loss_last=%.4f blas_core=%s\n",
+           model, ddsp_precision_name(prec), B, ddsp_nn_threads(), reverb, steps, med, mn,
+           (double)B * 4.0 / med, flop / 1e9, flop / med / 1e9, gf, gf32, gf16,
+           ru.ru_maxrss / 1024.0, loss0, loss1, openblas_get_corename());
+    if (phases) {
+        const size_t K = ddsp_synth_n_controls(&mc.synth);
+        ddsp_model_acts *a = ddsp_model_acts_init(&m, B, F);
+        float *d_raw = ddsp_alloc(sizeof(float) * B * F * K);
+        ddsp_rng_uniform(d_raw, B * F * K, 77, 0, -1e-3f, 1e-3f);
+        double *t[5];
+        for (int k = 0; k < 5; k++) t[k] = malloc(sizeof(double) * steps);
+        for (size_t s = 0; s < steps; s++) {
+            double t0 = ddsp_now();
+            ddsp_model_zero_grad(&m);
+            ddsp_trainer_step(tr, NULL, f0, ld, x, ids, B, 1, s, 1, 1.0f);
+            const double t1 = ddsp_now();
+            const double gn = ddsp_optim_grad_norm(m.grads, m.n_params);
+            ddsp_optim_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
+            ddsp_adam_update(&o, m.params, m.grads);
+            const double t2 = ddsp_now();
+            ddsp_model_forward(&m, a, f0, ld, B);
+            const double t3 = ddsp_now();
+            ddsp_model_backward(&m, a, d_raw, B);
+            const double t4 = ddsp_now();
+            t[0][s] = t3 - t2, t[1][s] = t4 - t3, t[2][s] = (t1 - t0) - (t4 - t2);
+            t[3][s] = t2 - t1, t[4][s] = t2 - t0;
+        }
+        for (int k = 0; k < 5; k++) qsort(t[k], steps, sizeof(double), cmp_double);
+        printf("phases precision=%s threads=%d decoder_fwd_s=%.4f decoder_bwd_s=%.4f "
+               "noise_synth_loss_s=%.4f update_s=%.4f step_s=%.4f\n",
+               ddsp_precision_name(prec), ddsp_nn_threads(), t[0][steps / 2], t[1][steps / 2],
+               t[2][steps / 2], t[3][steps / 2], t[4][steps / 2]);
+        for (int k = 0; k < 5; k++) free(t[k]);
+        ddsp_free(d_raw);
+        ddsp_model_acts_free(a);
+    }
     ddsp_trainer_free(tr);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);

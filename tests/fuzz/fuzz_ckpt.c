@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     ddsp_adam o;
     ddsp_ckpt_state st;
-    ddsp_history h;
-    ddsp_mss_config loss;
+    ddsp_ckpt_history h;
+    ddsp_loss_config loss;
     memset(&o, 0, sizeof o);
     memset(&h, 0, sizeof h);
     if (ddsp_ckpt_read(path, &m, &o, &st, &h, &loss, 0) == DDSP_OK) {
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ddsp_model_free(&m);
     }
     ddsp_adam_free(&o);
-    ddsp_history_free(&h);
+    ddsp_ckpt_history_free(&h);
     fuzz_h5_check("ddsp_ckpt_read");
     return 0;
 }

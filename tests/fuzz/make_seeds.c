@@ -47,23 +47,23 @@ static int ckpt_seed(const char *dir, const char *name, int with_optimizer, int 
     ddsp_adam o = {0};
     ddsp_adam_config ac;
     ddsp_adam_config_default(&ac);
-    ddsp_mss_config loss;
-    ddsp_mss_config_default(&loss);
-    ddsp_history h = {0};
+    ddsp_loss_config loss;
+    ddsp_loss_config_default(&loss);
+    ddsp_ckpt_history h = {0};
     if (ddsp_model_init(&m, &c) || (with_optimizer && ddsp_adam_init(&o, &ac, m.n_params))) {
         fprintf(stderr, "make_seeds: %s\n", ddsp_last_error());
         return 1;
     }
     ddsp_model_init_weights(&m, 1);
-    for (int s = 1; s <= 2; s++) ddsp_history_add(&h, s, 10.0 / s, 1.0, 3e-4, 100.0, 0.1 * s);
-    ddsp_history_add_valid(&h, 2, 4.0);
+    for (int s = 1; s <= 2; s++) ddsp_ckpt_history_add(&h, s, 10.0 / s, 1.0, 3e-4, 100.0, 0.1 * s);
+    ddsp_ckpt_history_add_valid(&h, 2, 4.0);
     ddsp_ckpt_info info;
     memset(&info, 0, sizeof info);
     info.state.step = 2, info.state.seed = 1, info.state.n_ranks = 1;
     info.history = &h;
     int rc = ddsp_ckpt_write(path, &m, with_optimizer ? &o : NULL, &loss, &info);
     if (rc) fprintf(stderr, "make_seeds: %s\n", ddsp_last_error());
-    ddsp_history_free(&h);
+    ddsp_ckpt_history_free(&h);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);
     return rc != 0;
