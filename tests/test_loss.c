@@ -876,8 +876,10 @@ static void check_cells(void) {
         const char *terms;
         int t;
         size_t entries;
-    } one[] = {{"mfcc", DDSP_PHI_MFCC, (1 + N / 512) * 40}, {"loudness", DDSP_PHI_LOUDNESS, (N + 63) / 64}};
-    for (int k = 0; k < 2; k++)
+    } one[] = {{"mfcc", DDSP_PHI_MFCC, (1 + N / 512) * 40},
+               {"loudness", DDSP_PHI_LOUDNESS, (N + 63) / 64},
+               {"jtfs,jtfs_j=8,jtfs_q1=4", DDSP_PHI_JTFS, 0}};
+    for (int k = 0; k < 3; k++)
         for (int dist = 1; dist <= 2; dist++) {
             ddsp_phi_config pc;
             ddsp_phi_config_default(&pc);
@@ -891,7 +893,22 @@ static void check_cells(void) {
             ddsp_phi_value v;
             ddsp_phi_eval(p, &v, NULL, a, b, 1);
             const double d = ddsp_phi_cells_distance(&pc, &lay, c);
-            const double got = dist == 1 ? d : d * d, want = v.total * (double)one[k].entries;
+            size_t entries = one[k].entries;
+            if (one[k].t == DDSP_PHI_JTFS) { /* npath * ntime; its 24 bands sum to the whole */
+                jtfs_t *j = jtfs_init(N, 8, 4, 2, 3, 2, 1);
+                int np, nt;
+                jtfs_shape(j, &np, &nt);
+                entries = (size_t)np * (size_t)nt;
+                jtfs_free(j);
+                double sum = 0.0;
+                for (int g = 0; g < lay.n_bands[DDSP_PHI_JTFS]; g++)
+                    sum += ddsp_phi_cells_term(&lay, c, DDSP_PHI_JTFS, g, 1);
+                CHECK(lay.n_bands[DDSP_PHI_JTFS] == 24 &&
+                          (dist == 2 || tu_rel(sum, d) <= 1e-12),
+                      "jtfs: %d bands, their l1 sum %.12g vs %.12g", lay.n_bands[DDSP_PHI_JTFS],
+                      sum, d);
+            }
+            const double got = dist == 1 ? d : d * d, want = v.total * (double)entries;
             CHECK(tu_rel(got, want) <= 1e-10, "%s l%d: cells %.12g vs loss * entries %.12g",
                   one[k].terms, dist, got, want);
             CHECK(ddsp_phi_cells_term(&lay, c, one[k].t, -1, dist) == d, "cells_term differs");
