@@ -549,7 +549,8 @@ static void check_phi_fd(const char *terms, int dist, size_t N, int silent) {
         }
         worst = fmax(worst, err);
     }
-    printf("fd  phi %-24s l%d N=%4zu%s  worst |fd - g.v| / |g| = %.3g\n", terms, dist, N,
+    printf("fd  phi %-24s %s N=%4zu%s  worst |fd - g.v| / |g| = %.3g\n", terms,
+           dist == DDSP_PHI_DIST_COS ? "cos" : dist == 1 ? "l1" : "l2", N,
            silent ? " silent runs" : "", worst);
     CHECK(worst <= 5e-3, "phi %s (l%d) N=%zu%s: finite differences disagree (%.3g)", terms, dist,
           N, silent ? " with silent runs" : "", worst);
@@ -725,6 +726,241 @@ static void check_phi_misc(void) {
     }
 }
 
+
+/* ------------------------------------------------------------------ mfcc, dist cos, bands */
+
+/* The mfcc term's coefficients against tests/data/mfcc_ref.h5 (torch's STFT and
+ * torchaudio's MFCC formulas in float64, see tests/data/make_mfcc_ref.py), at 16 and
+ * 44.1 kHz, with the top_db clamp active (silence at the end). */
+static void check_mfcc_reference(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/mfcc_ref.h5", data_dir);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0, "cannot open %s", path);
+    if (f < 0) return;
+    const int rates[2] = {16000, 44100};
+    for (int r = 0; r < 2; r++) {
+        char nx[32], nm[32];
+        snprintf(nx, sizeof nx, "x_%d", rates[r]);
+        snprintf(nm, sizeof nm, "mfcc_%d", rates[r]);
+        float *x = NULL;
+        double *want = NULL;
+        uint64_t dx[8], dm[8];
+        int rk;
+        if (ddsp_h5_read_f32(f, path, nx, &x, dx, &rk) ||
+            ddsp_h5_read_f64(f, path, nm, &want, dm, &rk)) {
+            CHECK(0, "%s", ddsp_last_error());
+            ddsp_free(x);
+            break;
+        }
+        const size_t N = (size_t)dx[0], T = (size_t)dm[1];
+        mfcc_t *m = mfcc_init(N, rates[r], 1);
+        CHECK(m && mfcc_frames(m) == T && dm[0] == MFCC_NCOEF, "mfcc %d Hz: %zu frames, ref %zu",
+              rates[r], m ? mfcc_frames(m) : 0, T);
+        if (m && mfcc_frames(m) == T) {
+            double *C = ddsp_alloc(sizeof(double) * T * MFCC_NCOEF), worst = 0.0, scale = 0.0;
+            mfcc_coeffs(m, x, C);
+            int clamped = 0;
+            for (size_t t = 0; t < T; t++)
+                for (int c = 0; c < MFCC_NCOEF; c++) {
+                    const double w = want[(size_t)c * T + t];
+                    worst = fmax(worst, fabs(C[t * MFCC_NCOEF + (size_t)c] - w));
+                    scale = fmax(scale, fabs(w));
+                }
+            /* the last frame is silence: every band at the floor, so c0 = floor * sqrt(128) */
+            clamped = fabs(want[T - 1] - want[0 * T + T - 1]) == 0.0;
+            printf("mfcc %5d Hz, %zu frames vs torch reference: max abs err %.3g (max |c| %.3g)\n",
+                   rates[r], T, worst, scale);
+            CHECK(worst <= 1e-9 * scale, "mfcc %d Hz differs from the reference by %.3g",
+                  rates[r], worst);
+            CHECK(clamped, "reference has no clamped frame");
+            ddsp_free(C);
+        }
+        mfcc_free(m);
+        ddsp_free(x), ddsp_free(want);
+    }
+    H5Fclose(f);
+    CHECK(mfcc_init(1024, 16000, 1) == NULL, "mfcc accepted 1024 samples");
+    printf("  (expected error: %s)\n", ddsp_last_error());
+}
+
+/* Finite differences of the mfcc term where the top_db clamp is active: the estimate is loud
+ * in its first half and 100 dB quieter in the second, whose entries sit at the floor and
+ * pass their gradient to the maximum. */
+static void check_mfcc_clamp_fd(int dist) {
+    const size_t N = 4096;
+    ddsp_phi_config pc;
+    ddsp_phi_config_default(&pc);
+    CHECK(ddsp_phi_parse_terms(&pc, "mfcc") == DDSP_OK, "%s", ddsp_last_error());
+    pc.dist = dist;
+    float *t = ddsp_alloc(sizeof(float) * N), *e = ddsp_alloc(sizeof(float) * N);
+    float *g = ddsp_alloc(sizeof(float) * N), *ep = ddsp_alloc(sizeof(float) * N);
+    fill_random(t, N, 0.3);
+    fill_random(e, N, 0.3);
+    for (size_t i = N / 2; i < N; i++) e[i] *= 1e-5f;
+    ddsp_phi *p = ddsp_phi_init(&pc, 1, N);
+    ddsp_phi_value val;
+    memset(g, 0, sizeof(float) * N); /* the gradient is added to it */
+    ddsp_phi_eval(p, &val, g, t, e, 1);
+    double worst = 0.0;
+    const size_t probe[4] = {100, 1500, 2100, 3500}; /* loud, loud, quiet, quiet */
+    for (int k = 0; k < 4; k++) {
+        const size_t i = probe[k];
+        const double h = i < N / 2 ? 1e-3 : 1e-8;
+        ddsp_phi_value lp, lm;
+        memcpy(ep, e, sizeof(float) * N);
+        ep[i] = (float)(e[i] + h);
+        const double up = (double)ep[i];
+        ddsp_phi_eval(p, &lp, NULL, t, ep, 1);
+        ep[i] = (float)(e[i] - h);
+        const double down = (double)ep[i];
+        ddsp_phi_eval(p, &lm, NULL, t, ep, 1);
+        const double fd = (lp.total - lm.total) / (up - down);
+        double gn = 0.0;
+        for (size_t j = 0; j < N; j++) gn = fmax(gn, fabs(g[j]));
+        worst = fmax(worst, fabs(fd - g[i]) / gn);
+    }
+    printf("fd  mfcc with top_db clamp          %s  worst |fd - g| / max|g| = %.3g\n",
+           dist == 1 ? "l1" : "cos", worst);
+    CHECK(worst <= 5e-3, "mfcc clamp finite differences disagree (%.3g)", worst);
+    ddsp_phi_free(p);
+    ddsp_free(t), ddsp_free(e), ddsp_free(g), ddsp_free(ep);
+}
+
+/* ddsp_phi_compare's cells give back the loss: at B = 1 under dist cos the pair distance is
+ * the loss; under l1/l2 for a whole-signal term it is the norm whose mean the loss takes.
+ * The cells do not depend on the thread count. */
+static void check_cells(void) {
+    const size_t N = 6000;
+    float *a = ddsp_alloc(sizeof(float) * 2 * N), *b = ddsp_alloc(sizeof(float) * 2 * N);
+    fill_random(a, 2 * N, 0.3);
+    fill_random(b, 2 * N, 0.2);
+    const char *lists[] = {
+        "mag,logmag=2,delta_time,delta_freq,cumsum_freq,sc,mel,logmel,loudness,scat1,scat2,mfcc,"
+        "scat_j=8,dist=cos",
+        "logmel,logmel.bands=1:0:2:0.5:0:0:1:3,mfcc=0.5,mfcc.bands=0:1:1:2:0:1,scat1,"
+        "scat1.bands=1:2:0:0:1:1:0:2,scat2,scat2.bands=0:0:0:1:1:2:1:1,scat_j=8,dist=cos"};
+    for (int k = 0; k < 2; k++) {
+        ddsp_phi_config pc;
+        ddsp_phi_config_default(&pc);
+        CHECK(ddsp_phi_parse_terms(&pc, lists[k]) == DDSP_OK, "%s", ddsp_last_error());
+        omp_set_num_threads(2);
+        ddsp_phi *p = ddsp_phi_init(&pc, 2, N);
+        CHECK(p != NULL, "%s", ddsp_last_error());
+        if (!p) continue;
+        ddsp_phi_layout lay;
+        ddsp_phi_layout_init(&lay, &pc);
+        double *c2 = malloc(sizeof(double) * 2 * lay.n_cells * DDSP_CELL_N);
+        double *c1 = malloc(sizeof(double) * 2 * lay.n_cells * DDSP_CELL_N);
+        ddsp_phi_compare(p, c2, a, b, 2);
+        omp_set_num_threads(1);
+        ddsp_phi_compare(p, c1, a, b, 2);
+        omp_set_num_threads(2);
+        CHECK(!memcmp(c1, c2, sizeof(double) * 2 * lay.n_cells * DDSP_CELL_N),
+              "cells differ between 1 and 2 threads");
+        double worst = 0.0;
+        for (size_t i = 0; i < 2; i++) {
+            ddsp_phi_value v;
+            ddsp_phi_eval(p, &v, NULL, a + i * N, b + i * N, 1);
+            const double d = ddsp_phi_cells_distance(&pc, &lay, c2 + i * lay.n_cells * DDSP_CELL_N);
+            worst = fmax(worst, tu_rel(d, v.total));
+        }
+        printf("cells: cos pair distance vs loss (%s...): worst rel %.3g\n", k ? "bands" : "all terms",
+               worst);
+        CHECK(worst <= 1e-10, "cos distance from cells differs from the loss by %.3g", worst);
+        free(c1), free(c2);
+        ddsp_phi_free(p);
+    }
+    /* l1, l2 of whole-signal terms: loss * entries = sum |r| (l1), = norm^2 (l2) */
+    const struct {
+        const char *terms;
+        int t;
+        size_t entries;
+    } one[] = {{"mfcc", DDSP_PHI_MFCC, (1 + N / 512) * 40},
+               {"loudness", DDSP_PHI_LOUDNESS, (N + 63) / 64},
+               {"jtfs,jtfs_j=8,jtfs_q1=4", DDSP_PHI_JTFS, 0}};
+    for (int k = 0; k < 3; k++)
+        for (int dist = 1; dist <= 2; dist++) {
+            ddsp_phi_config pc;
+            ddsp_phi_config_default(&pc);
+            ddsp_phi_parse_terms(&pc, one[k].terms);
+            pc.dist = dist;
+            ddsp_phi *p = ddsp_phi_init(&pc, 1, N);
+            ddsp_phi_layout lay;
+            ddsp_phi_layout_init(&lay, &pc);
+            double *c = malloc(sizeof(double) * lay.n_cells * DDSP_CELL_N);
+            ddsp_phi_compare(p, c, a, b, 1);
+            ddsp_phi_value v;
+            ddsp_phi_eval(p, &v, NULL, a, b, 1);
+            const double d = ddsp_phi_cells_distance(&pc, &lay, c);
+            size_t entries = one[k].entries;
+            if (one[k].t == DDSP_PHI_JTFS) { /* npath * ntime; its 24 bands sum to the whole */
+                jtfs_t *j = jtfs_init(N, 8, 4, 2, 3, 2, 1);
+                int np, nt;
+                jtfs_shape(j, &np, &nt);
+                entries = (size_t)np * (size_t)nt;
+                jtfs_free(j);
+                double sum = 0.0;
+                for (int g = 0; g < lay.n_bands[DDSP_PHI_JTFS]; g++)
+                    sum += ddsp_phi_cells_term(&lay, c, DDSP_PHI_JTFS, g, 1);
+                CHECK(lay.n_bands[DDSP_PHI_JTFS] == 24 &&
+                          (dist == 2 || tu_rel(sum, d) <= 1e-12),
+                      "jtfs: %d bands, their l1 sum %.12g vs %.12g", lay.n_bands[DDSP_PHI_JTFS],
+                      sum, d);
+            }
+            const double got = dist == 1 ? d : d * d, want = v.total * (double)entries;
+            CHECK(tu_rel(got, want) <= 1e-10, "%s l%d: cells %.12g vs loss * entries %.12g",
+                  one[k].terms, dist, got, want);
+            CHECK(ddsp_phi_cells_term(&lay, c, one[k].t, -1, dist) == d, "cells_term differs");
+            free(c);
+            ddsp_phi_free(p);
+        }
+    ddsp_free(a), ddsp_free(b);
+}
+
+/* Parsing of dist cos, band weights, presets; the minimum length. */
+static void check_phi_cos_misc(void) {
+    check_phi_threads("mfcc,loudness=0.5,mel,scat1,scat2,scat_j=9,dist=cos",
+                      "mel=1,loudness=0.5,scat1=1,scat2=1,mfcc=1,scat_j=9,scat_q=8,dist=cos");
+    check_phi_threads("mfcc,mfcc.bands=1:0:2:0:1:0.5,logmag,logmag.bands=0:1:0:1:0:1:0:2",
+                      "logmag=1,logmag.bands=0:1:0:1:0:1:0:2,mfcc=1,mfcc.bands=1:0:2:0:1:0.5,"
+                      "dist=l1");
+    ddsp_phi_config c;
+    ddsp_phi_config_default(&c);
+    CHECK(ddsp_phi_parse_terms(&c, "perceptual") == DDSP_OK, "perceptual: %s", ddsp_last_error());
+    char d1[2048], d2[2048]; /* larger than a checkpoint's loss text: truncation shows */
+    ddsp_phi_describe(&c, d1, sizeof d1);
+    ddsp_phi_config c2;
+    ddsp_phi_config_default(&c2);
+    CHECK(ddsp_phi_parse_terms(&c2, d1) == DDSP_OK && !strcmp(ddsp_phi_describe(&c2, d2, sizeof d2), d1),
+          "preset does not round-trip: '%s' -> '%s'", d1, d2);
+    CHECK(ddsp_phi_config_check(&c) == DDSP_OK, "perceptual: %s", ddsp_last_error());
+    ddsp_loss_config lc; /* --loss perceptual, as train and landscape parse it */
+    ddsp_loss_config_default(&lc);
+    CHECK(ddsp_loss_parse(&lc, "perceptual") == DDSP_OK && lc.kind == DDSP_LOSS_TERMS &&
+              !strcmp(ddsp_loss_describe(&lc, d2, sizeof d2), d1),
+          "--loss perceptual gives '%s'", d2);
+    const char *bad[] = {"mag,mag.bands=1:2", "mag,bogus.bands=1", "mag,mag.bands=1:x:2",
+                         "mag,mag.bands=-1:1:1:1:1:1:1:1", "mag,dist=cosine",
+                         "scat1,scat_j=6,scat1.bands=1:1:1:1:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ddsp_phi_config b;
+        ddsp_phi_config_default(&b);
+        CHECK(ddsp_phi_parse_terms(&b, bad[i]) == DDSP_ERR || ddsp_phi_config_check(&b) == DDSP_ERR,
+              "term list '%s' accepted", bad[i]);
+    }
+    ddsp_phi_config_default(&c);
+    ddsp_phi_parse_terms(&c, "mfcc,scat1,scat_j=11");
+    const size_t m = ddsp_phi_min_length(&c);
+    ddsp_phi *p = ddsp_phi_init(&c, 1, m);
+    CHECK(p != NULL, "init at the minimum length %zu: %s", m, ddsp_last_error());
+    ddsp_phi_free(p);
+    p = ddsp_phi_init(&c, 1, m - 1);
+    CHECK(p == NULL, "init below the minimum length %zu accepted", m);
+    ddsp_phi_free(p);
+    printf("min length of mfcc,scat1,scat_j=11: %zu samples\n", m);
+}
+
 int main(int argc, char **argv) {
     data_dir = argc > 1 ? argv[1] : "tests/data";
     ddsp_h5_quiet();
@@ -759,11 +995,25 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof terms / sizeof *terms; i++) {
         check_phi_fd(terms[i], 1, 517, 0);
         check_phi_fd(terms[i], 2, 300, 0);
+        check_phi_fd(terms[i], DDSP_PHI_DIST_COS, 517, 0);
     }
     check_phi_fd("mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.2,sc", 1, 517, 1);
     check_phi_fd("mag,logmag,delta_time=0.5,delta_freq=0.5,cumsum_freq=0.2,sc", 2, 517, 1);
     check_phi_fd("mel,logmel,loudness=0.1,scat1,scat2,scat_j=5,scat_q=4", 1, 517, 1);
     check_phi_fd("mel,logmel,loudness=0.1,scat1,scat2,scat_j=5,scat_q=4", 2, 517, 1);
+    /* mfcc (>= 1025 samples), band weights, every dist */
+    const char *more[] = {"mfcc", "mfcc=0.5,mfcc.bands=1:0:2:0.5:1:0,logmel=0.3",
+                          "logmel,logmel.bands=0:1:2:0:1:0:3:1,mag,mag.bands=1:1:0:0:2:0:1:0",
+                          "delta_time,delta_freq.bands=1:0:1:0:1:0:1:2,delta_freq,cumsum_freq",
+                          "scat1,scat2,scat_j=5,scat_q=4,scat1.bands=1:0:2:1:0,"
+                          "scat2.bands=0:1:0:2:1"};
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++)
+        for (int dist = 1; dist <= 3; dist++) check_phi_fd(more[i], dist, 1100, 0);
+    check_mfcc_clamp_fd(1);
+    check_mfcc_clamp_fd(DDSP_PHI_DIST_COS);
+    check_mfcc_reference();
+    check_cells();
+    check_phi_cos_misc();
     check_phi_misc();
     check_scat_closed_form();
     ddsp_fft_cleanup();

@@ -76,6 +76,11 @@ phi)
   run1 --steps 12 --ckpt-every 12 --out "$work/mss" >/dev/null 2>&1
   h5diff -q "$(ck "$work/one" 12)" "$(ck "$work/mss" 12)" /model /model >/dev/null &&
     fail "training through the terms gave the l1log weights"
+  # the preset fitted to listeners: stored expanded, so a resume trains through the same Φ
+  run1 --loss perceptual --steps 2 --ckpt-every 2 --out "$work/perc" >/dev/null 2>&1
+  out=$(run1 --resume "$work/perc" --steps 3 2>&1)
+  echo "$out" | grep -q "loss mag=0.103,.*scat2=0.632,mfcc=1,scat_j=9,scat_q=8,dist=cos" ||
+    { echo "$out"; fail "perceptual not resumed"; }
   echo "phi: terms resumed from the checkpoint; differs from l1log training"
   ;;
 resume)

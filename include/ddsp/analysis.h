@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddsp/loss.h"
 #include "ddsp/synth.h"
 
 typedef enum { DDSP_SOUND_CHIRP = 0, DDSP_SOUND_HARMONIC, DDSP_SOUND_NOISE } ddsp_sound_kind;
@@ -195,5 +196,157 @@ void ddsp_jacobian_file_free(ddsp_jacobian_file *f);
  * (ddsp_free). DDSP_ERR naming the file and the dataset when shapes or values are wrong. */
 int ddsp_jacobian_read_controls(const char *path, float **raw, float **f0, float **noise, size_t *F,
                                 size_t C, size_t hop);
+/* ---------------------------------------------------------------- timbre dissimilarity
+ * Does a Φ hear like people do? A collection of timbre-dissimilarity studies (the layout of
+ * the timbre-metrics collection, github.com/tiianhk/timbremetrics): ROOT/sounds/<study>/ holds
+ * a study's sounds (audio files, taken in byte order of their names), ROOT/true_dissim/
+ * <study>_dissimilarity_matrix.txt the listeners' N x N dissimilarities (whitespace separated,
+ * upper triangle used). Every pair of a study is padded with zeros to the longer sound (and
+ * to the Φ's minimum length) and compared at the sounds' own sample rate; then the
+ * collection's metrics (timbremetrics/metrics.py, torchmetrics' definitions):
+ *   P, H = the predicted and human matrices' upper triangles (diagonal and lower triangle 0),
+ *          each min-max normalised over all N x N entries, then symmetrised (M + M^T), and
+ *          each anchor's row taken without the diagonal (N - 1 values)
+ *   spearman  per anchor: Pearson correlation of the average ranks (ties share their mean
+ *             rank), cov / (std_P std_H + 1e-6), clamped to [-1, 1]
+ *   kendall   per anchor: tau-b, (C - D) / sqrt((n0 - T_P)(n0 - T_H)) (0 where undefined)
+ *   triplet   per anchor: of the pairs (j, k) with |H_j - H_k| > 0.1, the share with
+ *             (P_j - P_k)(H_j - H_k) > 0 (0 when there is none)
+ *   ndcg      per anchor: retrieving similar sounds: scores 1 - P (those <= 0 rank last),
+ *             gains 1 - H, DCG with discount 1 / log2(rank + 1) over all N - 1 and ties in
+ *             the scores averaged, divided by the ideal DCG (0 when that is 0)
+ *   mae       sum of |P - H| over all N x N entries
+ * Rank metrics are summed over the anchors of all studies and divided by their number; mae
+ * by the number of pairs. */
+typedef struct {
+    char name[256];
+    int n;            /* sounds */
+    int sample_rate;  /* Hz, the same for every sound of the study */
+    char **files;     /* (n) paths */
+    float **audio;    /* (n) mono samples of each sound */
+    size_t *len;      /* (n) their lengths */
+    double *human;    /* (n, n) the matrix as read */
+} ddsp_timbre_study;
+
+typedef struct {
+    int n_studies;
+    ddsp_timbre_study *study;
+} ddsp_timbre_set;
+
+/* Read every study of ROOT (sorted by name), or only those named in `only` (comma
+ * separated; NULL: all). DDSP_ERR with one line naming the file and the problem (ROOT is
+ * not a collection, a matrix is missing or not N x N for the study's N sounds, a sound
+ * cannot be read or has another sample rate). *set is empty on failure. */
+int ddsp_timbre_load(ddsp_timbre_set *set, const char *root, const char *only);
+void ddsp_timbre_free(ddsp_timbre_set *set);
+
+/* Sums of the metrics of one study: rank metrics over its anchors, mae over all entries. */
+typedef struct {
+    double spearman, kendall, triplet, ndcg, mae;
+    long anchors, pairs;
+} ddsp_timbre_sums;
+/* s <- the metrics of predicted distances pred (n, n) against human (n, n) (upper triangles
+ * used, as described above); n >= 2. */
+void ddsp_timbre_metrics(ddsp_timbre_sums *s, const double *pred, const double *human, int n);
+/* a += b */
+void ddsp_timbre_sums_add(ddsp_timbre_sums *a, const ddsp_timbre_sums *b);
+/* Spearman of one study only, from the pairs' distances d (n (n - 1) / 2, pairs (i, j), i < j
+ * in row-major order): the same as ddsp_timbre_metrics' spearman sum (distances are >= 0),
+ * without the other metrics. */
+double ddsp_timbre_spearman_sum(const double *d, const double *human, int n);
+
+/* What is compared: the Φ (its terms, settings and dist; sample_rate is set per study) or,
+ * to check the protocol against the collection's published features, a reference feature:
+ *   mss       the collection's MSS: |STFT| and log(max(|STFT|, 1e-5)) for n_fft 4096 .. 128,
+ *             hop n/4, rectangular window, centred with reflect padding, all concatenated;
+ *             pairs padded to the longer sound
+ *   mss_avg   the same averaged over frames, each sound at its own length
+ *   mfcc_avg  the mfcc term's coefficients averaged over frames, each at its own length
+ * Reference features take dist l1, l2 or cos of the whole vector; they are no Φ term. */
+typedef enum {
+    DDSP_TIMBRE_PHI = 0,
+    DDSP_TIMBRE_REF_MSS,
+    DDSP_TIMBRE_REF_MSS_AVG,
+    DDSP_TIMBRE_REF_MFCC_AVG
+} ddsp_timbre_feature;
+/* "mss" | "mss_avg" | "mfcc_avg" -> feature; DDSP_ERR naming the choices. */
+int ddsp_timbre_parse_ref(const char *name, ddsp_timbre_feature *f);
+
+/* The cells (ddsp_phi_compare) of every pair of every study: cells[s] (pairs, n_cells,
+ * DDSP_CELL_N), pairs (i, j), i < j, row-major. Reference features have one cell per pair
+ * (layout: one block, one band, under the term slot 0). */
+typedef struct {
+    int n_studies;
+    ddsp_timbre_feature feature;
+    ddsp_phi_config phi;  /* as given (its sample rate is the last study's) */
+    ddsp_phi_layout lay;
+    double **cells;       /* (n_studies) */
+    size_t *n_pairs;      /* (n_studies) n (n - 1) / 2 */
+    double seconds;       /* wall time of the computation */
+} ddsp_timbre_cells;
+/* Compute the cells (OpenMP over the pairs of each padded length). Progress lines on stderr
+ * every few seconds when `verbose`. DDSP_OK or DDSP_ERR (a Φ that cannot be made, memory). */
+int ddsp_timbre_compute(ddsp_timbre_cells *out, const ddsp_timbre_set *set,
+                        ddsp_timbre_feature feature, const ddsp_phi_config *phi, int verbose);
+void ddsp_timbre_cells_free(ddsp_timbre_cells *c);
+/* Cache: write the cells to PATH (HDF5, format "ddsp-timbre-cells" version 1, written to
+ * a temporary and published, ddsp_tmp_*); read back the cells of the studies of `set` and
+ * the terms of `phi` when the file holds them (the same studies by name with the same sounds'
+ * lengths and rate, a superset of the terms with the same settings, or the same reference
+ * feature): 1 when loaded, 0 when the file is missing or holds other cells (nothing
+ * loaded), DDSP_ERR on a broken file. Weights, band weights and dist need no new cells. */
+int ddsp_timbre_cells_write(const char *path, const ddsp_timbre_cells *c,
+                            const ddsp_timbre_set *set);
+int ddsp_timbre_cells_read(const char *path, ddsp_timbre_cells *c, const ddsp_timbre_set *set,
+                           ddsp_timbre_feature feature, const ddsp_phi_config *phi);
+
+/* d (pairs of study s) <- the distances under `phi` (ddsp_phi_cells_distance; its terms
+ * must be on in c's layout: c->phi itself, or a fitted subset of it, any dist). */
+void ddsp_timbre_distances(double *d, const ddsp_timbre_cells *c, int s,
+                           const ddsp_phi_config *phi);
+
+/* The metrics of distances d[s] (pairs) of every study: per_study (n_studies) and overall. */
+void ddsp_timbre_evaluate(ddsp_timbre_sums *per_study, ddsp_timbre_sums *overall,
+                          const ddsp_timbre_set *set, double *const *d);
+
+/* ---------------------------------------------------------------- fitting Φ to listeners
+ * Non-negative weights over features of the candidate terms in c's layout: each whole term
+ * and, under dist cos or l1, each band of a term alone, chosen to maximise the Spearman
+ * metric (anchors of the studies fitted). Greedy forward selection on the metric itself:
+ * start from the best single feature, then repeatedly add a feature (or rescale one already
+ * in) with a weight from a grid of multiples of the current ones, while that raises the
+ * training score by more than `tol`, up to `max_features`. Features are scaled to mean 1 over
+ * the studies fitted first. A term is used either whole or by bands (as a term list can
+ * say). The result is a term list (ddsp_phi_parse_terms), weights rounded to 3 digits. */
+typedef struct {
+    int max_features;  /* default 6 */
+    double tol;        /* default 0.002 */
+    int bands;         /* use band features (default 1) */
+} ddsp_timbre_fit_config;
+void ddsp_timbre_fit_config_default(ddsp_timbre_fit_config *f);
+
+typedef struct {
+    char terms[1024];            /* the fitted term list (with dist) */
+    double train_spearman;       /* on the studies fitted */
+    double *cv_spearman;         /* (n_studies) leave-one-study-out: each study's score with
+                                    the weights fitted on the others; NULL when not asked */
+    double cv_overall;           /* their anchors' mean */
+    char (*cv_terms)[1024];      /* (n_studies) the term list of each fold */
+} ddsp_timbre_fit;
+/* Fit on all studies of c and, when `cv`, leave each study out in turn. Progress on stderr
+ * when verbose. DDSP_OK or DDSP_ERR (no candidate feature, memory). */
+int ddsp_timbre_fit_run(ddsp_timbre_fit *out, const ddsp_timbre_cells *c,
+                        const ddsp_timbre_set *set, const ddsp_timbre_fit_config *fc, int cv,
+                        int verbose);
+void ddsp_timbre_fit_free(ddsp_timbre_fit *f);
+
+/* Pairs of set whose longer sound is shorter than min_len (padded beyond it). */
+long ddsp_timbre_padded_pairs(const ddsp_timbre_set *set, size_t min_len);
+/* Write the metrics (a row per study, then "all"; phi names the Φ) as CSV, or a term list
+ * and a newline, to path (a temporary published when written). DDSP_OK or DDSP_ERR. */
+int ddsp_timbre_write_csv(const char *path, const ddsp_timbre_set *set,
+                          const ddsp_timbre_sums *per, const ddsp_timbre_sums *all,
+                          const char *phi);
+int ddsp_timbre_write_terms(const char *path, const char *terms);
 
 #endif

@@ -3,7 +3,8 @@
  * and read by one module, which refuses versions it does not know:
  *   checkpoint  ckpt (src/ckpt)          run.h5     ckpt (src/ckpt)
  *   dataset     data (src/data)          loss       loss (src/loss/loss_file.c)
- *   jacobian    analysis (jacobian_file) landscape  analysis (landscape_file) */
+ *   jacobian    analysis (jacobian_file) landscape  analysis (landscape_file)
+ *   timbre cells  analysis (timbre_cells.c: ddsp timbre --cache) */
 #ifndef DDSP_FORMATS_H
 #define DDSP_FORMATS_H
 
@@ -22,5 +23,7 @@
 #define DDSP_JACOBIAN_VERSION 1 /* n_in may be absent (early files): then sigma is all */
 #define DDSP_LANDSCAPE_FORMAT "ddsp-landscape"
 #define DDSP_LANDSCAPE_VERSION 1
+#define DDSP_TIMBRE_CELLS_FORMAT "ddsp-timbre-cells"
+#define DDSP_TIMBRE_CELLS_VERSION 1
 
 #endif

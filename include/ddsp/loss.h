@@ -121,6 +121,11 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  *                |x * psi1| * phi_J and ||x * psi1| * psi2| * phi_J (Morlet wavelets,
  *                scat_q per octave at first order, 1 at second; averaging over 2^scat_j
  *                samples, default 12 and 8; defined in src/loss/scatter.c)
+ *   mfcc         mean D of the MFCCs exactly as torchaudio.transforms.MFCC with n_fft 2048,
+ *                hop 512, 128 mel bands (HTK, no norm, 0 .. sample_rate // 2), 40 coefficients:
+ *                periodic Hann, centred frames (reflect padding), power spectrum, mel,
+ *                10 log10(max(., 1e-10)) clamped at 80 dB below the spectrogram's maximum,
+ *                orthonormal DCT-II (defined in src/loss/phi_mfcc.c; >= 1025 samples)
  *   jtfs         mean D of joint time-frequency scattering coefficients, kymatio's
  *                TimeFrequencyScattering(J=jtfs_j, Q=(jtfs_q1, jtfs_q2), J_fr=jtfs_jfr,
  *                Q_fr=jtfs_qfr, format "time"), defaults 12, 8, 2, 3, 2; shortest signal
@@ -128,7 +133,24 @@ int ddsp_mss_reference(const ddsp_mss_config *c, ddsp_mss_value *out, float *d_e
  * Means run over the term's entries and the batch; the sc term is averaged over the batch.
  * The loss is the sum over scales and terms of weight * term. `mag,logmag` with dist l1
  * is exactly the MSS l1log loss (add log mode). Gradients are exact (|r|' = 0 at 0, |z|' = 0
- * at z = 0; the sc term's gradient is 0 where S_e = S_t). */
+ * at z = 0; the sc term's gradient is 0 where S_e = S_t).
+ *
+ * dist cos: each term is the cosine distance 1 - <A_e, A_t> / (|A_e| |A_t|) between the
+ * term's representations A (S, log S, the differences, the cumulative sums, M S, log M S,
+ * loudness, scattering coefficients, MFCCs), per example and averaged over the batch; a
+ * per-scale term sums it over the scales. Where A_e = 0 the term is 1 (0 when A_t = 0 too)
+ * and its gradient 0. sc is a ratio of norms already and stays as defined above.
+ *
+ * Bands: every term's entries fall into ddsp_phi_n_bands() bands: 8 mel-spaced frequency
+ * bands for the per-scale terms (bin k of scale n: floor(8 mel(k sr / n) / mel(sr / 2));
+ * mel band b: floor(8 (b + 1) / (bands + 1))), the coefficient groups 0 | 1-2 | 3-5 | 6-11 |
+ * 12-19 | 20-39 for mfcc, the octave of the first-order wavelet (scat1) or of the
+ * second-order one (scat2), scat_j bands each; jtfs's zeroth order, its first order per
+ * frequential filter and its second order per frequential filter (spin and scale; one band
+ * when that is more than DDSP_PHI_MAX_BANDS; only ddsp_phi_compare weighs them); sc and
+ * loudness have one. The item
+ * `TERM.bands=u0:u1:...` weighs them: dists l1/l2 weigh each entry by its band's u; dist cos
+ * sums u_g (1 - cos) over the bands g (and the scales) instead of one cosine per scale. */
 enum {
     DDSP_PHI_MAG = 0,
     DDSP_PHI_LOGMAG,
@@ -141,33 +163,52 @@ enum {
     DDSP_PHI_LOUDNESS, /* the terms from here on are on whole signals */
     DDSP_PHI_SCAT1,
     DDSP_PHI_SCAT2,
+    DDSP_PHI_MFCC,
     DDSP_PHI_JTFS,
     DDSP_PHI_NTERMS
 };
 #define DDSP_PHI_FIRST_GLOBAL DDSP_PHI_LOUDNESS
+#define DDSP_PHI_MAX_BANDS 32
+#define DDSP_PHI_DIST_COS 3 /* ddsp_phi_config.dist: cosine distance */
 
 typedef struct {
     double weight[DDSP_PHI_NTERMS]; /* 0 = term off */
-    int dist;                       /* 1 (|r|) or 2 (r^2) */
+    int dist;                       /* 1 (|r|), 2 (r^2) or DDSP_PHI_DIST_COS */
     int n_scales;
     int scales[DDSP_MSS_MAX_SCALES];
     double overlap;
     int scat_j, scat_q; /* scattering: averaging 2^scat_j samples, scat_q wavelets/octave */
     int jtfs_j, jtfs_q1, jtfs_q2, jtfs_jfr, jtfs_qfr; /* joint time-frequency scattering */
-    int sample_rate;    /* Hz, for mel and loudness (16000) */
+    int sample_rate;    /* Hz, for mel, loudness and mfcc (16000) */
+    int n_band_w[DDSP_PHI_NTERMS]; /* 0: no band weights; else ddsp_phi_n_bands() of them */
+    double band_w[DDSP_PHI_NTERMS][DDSP_PHI_MAX_BANDS];
 } ddsp_phi_config;
 
 /* Scales and overlap of the MSS default, no term on, dist 1. */
 void ddsp_phi_config_default(ddsp_phi_config *c);
 /* Parse a term list "mag,logmag,delta_time=0.5" (weight 1 when not given; the items
- * "dist=l1|l2", "scat_j=N", "scat_q=N", "jtfs_j=N", "jtfs_q1=N", "jtfs_q2=N", "jtfs_jfr=N",
- * "jtfs_qfr=N" set those fields) into c->weight (all others 0).
+ * "dist=l1|l2|cos", "scat_j=N", "scat_q=N", "jtfs_j=N", "jtfs_q1=N", "jtfs_q2=N",
+ * "jtfs_jfr=N", "jtfs_qfr=N", "TERM.bands=u0:u1:..." set those fields) into c->weight (all
+ * others 0). A preset's name (ddsp_phi_preset) stands for its term list.
  * DDSP_ERR naming the bad item. */
 int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list);
 const char *ddsp_phi_term_name(int term);
+/* The term list of built-in preset `name` ("perceptual": fitted to human timbre
+ * dissimilarity, see `ddsp timbre --fit`), or NULL when there is no such preset. */
+const char *ddsp_phi_preset(const char *name);
 /* Writes the term list back ("mag=1,logmag=1,dist=l1", parseable); returns buf. */
 const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap);
 int ddsp_phi_config_check(const ddsp_phi_config *c);
+/* Bands of term t under c (see "Bands" above): 8, 6 (mfcc), scat_j (scat1, scat2), jtfs's
+ * bands (zeroth order, first and second order per frequential filter) or 1. */
+int ddsp_phi_n_bands(const ddsp_phi_config *c, int t);
+/* Shortest signal every term that is on accepts (scattering's averaging, mfcc's reflect
+ * padding, jtfs's 2^jtfs_j); ddsp_phi_init fails below it. */
+size_t ddsp_phi_min_length(const ddsp_phi_config *c);
+/* DDSP_OK when ddsp_phi_eval can take c: jtfs as a loss has dist l1 or l2 and no band weights
+ * (ddsp_phi_compare takes any). DDSP_ERR saying so otherwise. */
+int ddsp_phi_eval_check(const ddsp_phi_config *c);
+
 /* Plans and work buffers for up to max_batch pairs of N samples (all memory here). */
 typedef struct ddsp_phi ddsp_phi;
 ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N);
@@ -225,5 +266,36 @@ int ddsp_loss_file_write(const char *path, const ddsp_mss_config *c, const char 
                          const char *log_mode, double total, const double *per_scale, const float *grad,
                          const float *t, const float *e, size_t N, int sr, const char *tpath,
                          const char *epath);
+
+/* ---------------------------------------------------------------- comparing two sounds
+ * What the timbre evaluation (ddsp/analysis.h) needs of a pair's features, whatever the
+ * distance: per term t that is on, block s (the scale for per-scale terms, one block for the
+ * others) and band g, one cell of five sums over the entries of the representations A_a, A_b
+ * (a plays the target): |A_a - A_b|, (A_a - A_b)^2, A_a A_b, A_a^2, A_b^2 (sc: the sums of
+ * (S_a - S_b)^2 and S_a^2 only). Cells are laid out term by term, then block, then band. */
+enum { DDSP_CELL_ABS = 0, DDSP_CELL_SQ, DDSP_CELL_AB, DDSP_CELL_AA, DDSP_CELL_BB, DDSP_CELL_N };
+typedef struct {
+    int n_blocks[DDSP_PHI_NTERMS]; /* 0 where the term is off */
+    int n_bands[DDSP_PHI_NTERMS];
+    size_t off[DDSP_PHI_NTERMS]; /* cell (t, s, g) is off[t] + s * n_bands[t] + g */
+    size_t n_cells;
+} ddsp_phi_layout;
+/* The layout under c (it does not depend on the signals' length). */
+void ddsp_phi_layout_init(ddsp_phi_layout *l, const ddsp_phi_config *c);
+/* cells (B, n_cells, DDSP_CELL_N) <- the cells of the B pairs (a, b) (B, N). OpenMP over
+ * (pair, scale) and inside the whole-signal terms; any thread count gives the same bits. */
+void ddsp_phi_compare(ddsp_phi *p, double *cells, const float *a, const float *b, size_t B);
+/* The distance of one pair from its cells: sum over the terms that are on of weight *
+ * delta_t, delta_t = sum of |A_a - A_b| (dist l1), sqrt of the sum of (A_a - A_b)^2 (l2; band
+ * weights weigh the entries), or the cosine distance as the loss takes it (cos); the sc term
+ * as the loss defines it. At B = 1 under dist cos this is the loss ddsp_phi_eval gives;
+ * under l1/l2 it is the norm of the whole difference, as the timbre collection compares
+ * embeddings (the loss takes means). */
+double ddsp_phi_cells_distance(const ddsp_phi_config *c, const ddsp_phi_layout *l,
+                               const double *cells);
+/* delta_t of term t alone (weight 1) under `dist`: the whole term (band < 0, no band
+ * weights) or its band `band` alone. */
+double ddsp_phi_cells_term(const ddsp_phi_layout *l, const double *cells, int t, int band,
+                           int dist);
 
 #endif

@@ -18,6 +18,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_landscape(int argc, char **argv);
 int cmd_jacobian(int argc, char **argv);
+int cmd_timbre(int argc, char **argv);
 
 /* If argv[*i] is option `name` ("--name VALUE" or "--name=VALUE"), store VALUE, advance *i
  * past it and return 1; return -1 (after printing a usage error) if the value is missing,

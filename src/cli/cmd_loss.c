@@ -32,13 +32,17 @@ static const char *HELP =
     "                          loudness (magenta's A-weighted loudness term), scat1, scat2\n"
     "                          (first/second-order time scattering; settings scat_j=12:\n"
     "                          averaging over 2^12 samples, scat_q=8 wavelets per octave),\n"
-    "                          jtfs (joint time-frequency scattering as kymatio's\n"
-    "                          TimeFrequencyScattering, format \"time\"; settings jtfs_j=12,\n"
-    "                          jtfs_q1=8, jtfs_q2=2, jtfs_jfr=3, jtfs_qfr=2; needs >= 2^jtfs_j\n"
-    "                          samples; ~1 s per call on 4 s at one thread);\n"
+    "                          mfcc (torchaudio's MFCC: n_fft 2048, hop 512, 128 mels, 40\n"
+    "                          coefficients), jtfs (joint time-frequency scattering as\n"
+    "                          kymatio's TimeFrequencyScattering, format \"time\"; settings\n"
+    "                          jtfs_j=12, jtfs_q1=8, jtfs_q2=2, jtfs_jfr=3, jtfs_qfr=2; needs\n"
+    "                          >= 2^jtfs_j samples; ~1 s per call on 4 s at one thread);\n"
+    "                          TERM.bands=u0:u1:.. weighs a term's bands;\n"
     "                          e.g. --loss mag,logmag,delta_freq=0.5. Computed in double\n"
     "                          (jtfs's second order in single precision, sums in double).\n"
-    "  --dist l1|l2            the terms' distance: mean |r| (default) or mean r^2\n"
+    "  --loss perceptual       the preset fitted to human timbre dissimilarity (ddsp timbre)\n"
+    "  --dist l1|l2|cos        the terms' distance: mean |r| (default), mean r^2, or the\n"
+    "                          cosine distance of the terms' representations (not jtfs)\n"
     "  --log-mode add|magenta  log(S + 1e-5) (default) or magenta's safe_log\n"
     "  --scales LIST           FFT sizes, default 2048,1024,512,256,128,64\n"
     "  --overlap X             frame overlap, default 0.75 (hop = n * (1 - X) must be an integer)\n"
@@ -60,7 +64,7 @@ int cmd_loss(int argc, char **argv) {
     ddsp_loss_config lc; /* --loss: an MSS type or a term list */
     ddsp_loss_config_default(&lc);
     ddsp_phi_config phc;
-    int dist = 0; /* --dist: 1 or 2; 0 = as the term list says (default l1) */
+    int dist = 0; /* --dist: 1, 2 or cos; 0 = as the term list says (default l1) */
     const char *pos[2] = {NULL, NULL}, *grad_out = NULL;
     size_t npos = 0, length = 0;
     int json = 0;
@@ -78,11 +82,11 @@ int cmd_loss(int argc, char **argv) {
             cfg.type = lc.mss.type;
         } else if ((r = cli_opt(argc, argv, &i, "--dist", &v))) {
             if (r < 0) return EXIT_USAGE;
-            if (strcmp(v, "l1") && strcmp(v, "l2")) {
-                cli_fail("loss", "unknown distance '%s' (expected l1 or l2)", v);
+            if (strcmp(v, "l1") && strcmp(v, "l2") && strcmp(v, "cos")) {
+                cli_fail("loss", "unknown distance '%s' (expected l1, l2 or cos)", v);
                 return EXIT_USAGE;
             }
-            dist = v[1] - '0';
+            dist = !strcmp(v, "cos") ? DDSP_PHI_DIST_COS : v[1] - '0';
         } else if ((r = cli_opt(argc, argv, &i, "--log-mode", &v))) {
             if (r < 0) return EXIT_USAGE;
             if (ddsp_mss_parse_log_mode(&cfg, v)) goto usage_err;
@@ -118,7 +122,7 @@ int cmd_loss(int argc, char **argv) {
     ddsp_loss_phi_config(&lc, &phc);
     if (use_phi) {
         if (dist) phc.dist = dist;
-        if (ddsp_phi_config_check(&phc)) goto usage_err;
+        if (ddsp_phi_config_check(&phc) || ddsp_phi_eval_check(&phc)) goto usage_err;
     }
 
     int rc = EXIT_FAIL;
@@ -126,7 +130,7 @@ int cmd_loss(int argc, char **argv) {
     ddsp_mss *m = NULL;
     ddsp_phi *ph = NULL;
     float *grad = NULL;
-    char desc[256] = "";
+    char desc[1024] = "";
     result_t val = {ddsp_mss_type_name(cfg.type), ddsp_mss_log_mode_name(cfg.log_mode), 0, {0}};
     double per_term[DDSP_PHI_NTERMS] = {0};
     if (use_phi) val.loss_type = ddsp_phi_describe(&phc, desc, sizeof desc), val.log_mode = "add";

@@ -27,6 +27,7 @@ static const command commands[] = {
     {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
     {"landscape", cmd_landscape, "loss surfaces of spectral distances around a test sound"},
     {"jacobian", cmd_jacobian, "singular values of d(spectra)/d(controls): what the loss can see"},
+    {"timbre", cmd_timbre, "agreement of a spectral distance with human timbre dissimilarity"},
 };
 
 static void usage(FILE *f) {

@@ -60,6 +60,7 @@
  * interior bins weighted 2 or 1/2, c2c backward <-> forward, |z| -> z/|z| (0 at z = 0). */
 #include "loss/jtfs_impl.h"
 
+#include "ddsp/loss.h"
 #include "ddsp/util.h"
 
 #include <math.h>
@@ -745,4 +746,26 @@ void jtfs_coeffs(jtfs_t *s, const float *x, double *S) {
     const float *const sig[2] = {x, NULL};
     run(s, sig, 1, 1, 1, 1.0, NULL, NULL);
     memcpy(S, s->coef, sizeof(double) * (size_t)s->npath * (size_t)s->ntime);
+}
+
+void jtfs_compare(jtfs_t *s, const float *a, const float *b, size_t B, int nb, double *cells,
+                  size_t stride) {
+    const size_t np = (size_t)s->npath, nt = (size_t)s->ntime;
+    for (size_t i0 = 0; i0 < B; i0 += s->max_batch) { /* both signals' coefficients kept */
+        const size_t Bi = B - i0 < s->max_batch ? B - i0 : s->max_batch;
+        const float *const sig[2] = {a + i0 * s->N, b + i0 * s->N};
+        run(s, sig, Bi, 2, 1, 1.0, NULL, NULL);
+        for (size_t i = 0; i < Bi; i++) {
+            const double *ca = s->coef + 2 * i * np * nt, *cb = ca + np * nt;
+            double *cl = cells + (i0 + i) * stride;
+            for (size_t p = 0; p < np; p++) {
+                double *c = cl + (nb > 1 ? (size_t)s->path_band[p] : 0) * DDSP_CELL_N;
+                for (size_t k = 0; k < nt; k++) {
+                    const double x = ca[p * nt + k], y = cb[p * nt + k], r = x - y;
+                    c[DDSP_CELL_ABS] += fabs(r), c[DDSP_CELL_SQ] += r * r;
+                    c[DDSP_CELL_AB] += x * y, c[DDSP_CELL_AA] += x * x, c[DDSP_CELL_BB] += y * y;
+                }
+            }
+        }
+    }
 }

@@ -741,6 +741,9 @@ void jtfs_shape(const jtfs_t *s, int *npath, int *ntime) {
 int jtfs_nbands(const jtfs_t *s) {
     return s->nbands;
 }
+int jtfs_count_bands(int Jfr, int Qfr) {
+    return 3 + 3 * anden(Jfr, Qfr, NULL, NULL, 0); /* as init: 1 + (1 + npos) + (1 + 2 npos) */
+}
 void jtfs_band(const jtfs_t *s, int b, int *order, int *spin, double *xi_fr) {
     DDSP_ASSERT(b >= 0 && b < s->nbands, "jtfs band %d not in 0..%d", b, s->nbands - 1);
     const int f = b == 0 ? 0 : b <= 1 + s->npos ? b - 1 : b - 2 - s->npos;

@@ -21,13 +21,14 @@ int ddsp_loss_parse(ddsp_loss_config *c, const char *s) {
         c->kind = DDSP_LOSS_MSS;
         return ddsp_mss_parse_type(&c->mss, s);
     }
-    /* a spectral term list? (a term's name, or several items / a setting, in any order) */
+    /* a spectral term list? (a term's name, several items / a setting in any order, or a
+     * preset's name) */
     int t = 0;
     while (t < DDSP_PHI_NTERMS && strncmp(s, ddsp_phi_term_name(t), strlen(ddsp_phi_term_name(t))))
         t++;
-    if (t == DDSP_PHI_NTERMS && !strchr(s, ',') && !strchr(s, '='))
-        return ddsp_error("unknown loss '%s' (expected l1log, l1, l2 or spectral terms such as "
-                          "mag,logmag,delta_time=0.5)", s);
+    if (t == DDSP_PHI_NTERMS && !strchr(s, ',') && !strchr(s, '=') && !ddsp_phi_preset(s))
+        return ddsp_error("unknown loss '%s' (expected l1log, l1, l2, spectral terms such as "
+                          "mag,logmag,delta_time=0.5 or a preset: perceptual)", s);
     ddsp_phi_config p;
     ddsp_phi_config_default(&p);
     if (ddsp_phi_parse_terms(&p, s)) return DDSP_ERR;
@@ -54,7 +55,7 @@ int ddsp_loss_config_check(const ddsp_loss_config *c) {
     if (c->kind != DDSP_LOSS_TERMS) return DDSP_OK;
     ddsp_phi_config p;
     ddsp_loss_phi_config(c, &p);
-    return ddsp_phi_config_check(&p);
+    return ddsp_phi_config_check(&p) || ddsp_phi_eval_check(&p) ? DDSP_ERR : DDSP_OK;
 }
 
 struct ddsp_loss {

@@ -1,5 +1,7 @@
 /* Spectral distances built from magenta's SpectralLoss terms and spectral convergence, with
- * their exact gradient (see "more choices of Φ" in ddsp/loss.h).
+ * their exact gradient (see "more choices of Φ" in ddsp/loss.h). Under dist cos or band
+ * weights a per-scale term goes through its whole representation (phi_rep.c);
+ * ddsp_phi_compare keeps the cells of a pair for the timbre evaluation (phi_cells.c).
  *
  * Unlike the MSS path (blocks of frames, float after the FFT), each (item, scale) task keeps
  * whole spectrograms in double: delta_time couples neighbouring frames and spectral
@@ -22,7 +24,7 @@
 
 static const char *const term_names[DDSP_PHI_NTERMS] = {
     "mag", "logmag", "delta_time", "delta_freq", "cumsum_freq", "sc",
-    "mel", "logmel", "loudness", "scat1", "scat2", "jtfs"};
+    "mel", "logmel", "loudness", "scat1", "scat2", "mfcc", "jtfs"};
 
 void ddsp_phi_config_default(ddsp_phi_config *c) {
     ddsp_mss_config m;
@@ -42,16 +44,50 @@ const char *ddsp_phi_term_name(int term) {
     return term >= 0 && term < DDSP_PHI_NTERMS ? term_names[term] : "?";
 }
 
+/* "TERM.bands=u0:u1:..." into c (the count is checked against the term's bands later) */
+static int parse_bands(ddsp_phi_config *c, char *item, char *dot) {
+    *dot = '\0';
+    int t = 0;
+    while (t < DDSP_PHI_NTERMS && strcmp(item, term_names[t]) != 0) t++;
+    if (t == DDSP_PHI_NTERMS) return ddsp_error("band weights for unknown term '%s'", item);
+    int n = 0;
+    for (char *v = dot + 7;; v++) {
+        char *end;
+        const double u = strtod(v, &end);
+        if (end == v || !isfinite(u) || u < 0.0 || n == DDSP_PHI_MAX_BANDS || (*end && *end != ':'))
+            return ddsp_error("bad band weights '%s' for term '%s' (expected up to %d numbers "
+                              ">= 0 separated by ':')",
+                              dot + 7, item, DDSP_PHI_MAX_BANDS);
+        c->band_w[t][n++] = u;
+        v = end;
+        if (!*end) break;
+    }
+    c->n_band_w[t] = n;
+    return DDSP_OK;
+}
+
 int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
     double w[DDSP_PHI_NTERMS] = {0};
-    char buf[512];
+    char buf[1024];
+    const char *preset = ddsp_phi_preset(list);
+    if (preset) list = preset;
     if (strlen(list) >= sizeof buf) return ddsp_error("term list too long: '%.40s...'", list);
     strcpy(buf, list);
+    memset(c->n_band_w, 0, sizeof c->n_band_w);
     int any = 0;
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item;
          item = strtok_r(NULL, ",", &save)) {
         if (!strcmp(item, "dist=l1") || !strcmp(item, "dist=l2")) {
             c->dist = item[6] - '0';
+            continue;
+        }
+        if (!strcmp(item, "dist=cos")) {
+            c->dist = DDSP_PHI_DIST_COS;
+            continue;
+        }
+        char *dot = strstr(item, ".bands=");
+        if (dot) {
+            if (parse_bands(c, item, dot)) return DDSP_ERR;
             continue;
         }
         if (!strncmp(item, "scat_j=", 7) || !strncmp(item, "scat_q=", 7)) {
@@ -96,7 +132,7 @@ int ddsp_phi_parse_terms(ddsp_phi_config *c, const char *list) {
         if (t == DDSP_PHI_NTERMS)
             return ddsp_error("unknown spectral term '%s' (expected mag, logmag, delta_time, "
                               "delta_freq, cumsum_freq, sc, mel, logmel, loudness, scat1, "
-                              "scat2 or jtfs)",
+                              "scat2, mfcc, jtfs or a preset: perceptual)",
                               item);
         w[t] = weight;
         any |= weight > 0.0;
@@ -113,6 +149,10 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
         if (c->weight[t] <= 0.0 || len >= cap) continue;
         len += (size_t)snprintf(buf + len, cap - len, "%s%s=%g", len ? "," : "", term_names[t],
                                 c->weight[t]);
+        if (c->n_band_w[t] && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, ",%s.bands=", term_names[t]);
+        for (int g = 0; g < c->n_band_w[t] && len < cap; g++)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%g", g ? ":" : "", c->band_w[t][g]);
     }
     if (len < cap && (c->weight[DDSP_PHI_SCAT1] > 0.0 || c->weight[DDSP_PHI_SCAT2] > 0.0))
         len += (size_t)snprintf(buf + len, cap - len, ",scat_j=%d,scat_q=%d", c->scat_j,
@@ -121,13 +161,16 @@ const char *ddsp_phi_describe(const ddsp_phi_config *c, char *buf, size_t cap) {
         len += (size_t)snprintf(buf + len, cap - len,
                                 ",jtfs_j=%d,jtfs_q1=%d,jtfs_q2=%d,jtfs_jfr=%d,jtfs_qfr=%d",
                                 c->jtfs_j, c->jtfs_q1, c->jtfs_q2, c->jtfs_jfr, c->jtfs_qfr);
-    if (len < cap)
+    if (len < cap && c->dist == DDSP_PHI_DIST_COS)
+        snprintf(buf + len, cap - len, "%sdist=cos", len ? "," : "");
+    else if (len < cap)
         snprintf(buf + len, cap - len, "%sdist=l%d", len ? "," : "", c->dist);
     return buf;
 }
 
 int ddsp_phi_config_check(const ddsp_phi_config *c) {
-    if (c->dist != 1 && c->dist != 2) return ddsp_error("distance must be l1 or l2");
+    if (c->dist != 1 && c->dist != 2 && c->dist != DDSP_PHI_DIST_COS)
+        return ddsp_error("distance must be l1, l2 or cos");
     int any = 0;
     for (int t = 0; t < DDSP_PHI_NTERMS; t++) {
         if (!(c->weight[t] >= 0.0) || !isfinite(c->weight[t]))
@@ -148,6 +191,10 @@ int ddsp_phi_config_check(const ddsp_phi_config *c) {
     if (c->jtfs_qfr < 1 || c->jtfs_qfr > 8)
         return ddsp_error("jtfs_qfr=%d out of range 1..8", c->jtfs_qfr);
     if (c->sample_rate <= 0) return ddsp_error("sample rate %d must be > 0", c->sample_rate);
+    for (int t = 0; t < DDSP_PHI_NTERMS; t++)
+        if (c->n_band_w[t] && c->n_band_w[t] != ddsp_phi_n_bands(c, t))
+            return ddsp_error("%s.bands has %d weights, but %s has %d bands", term_names[t],
+                              c->n_band_w[t], term_names[t], ddsp_phi_n_bands(c, t));
     ddsp_mss_config m;
     ddsp_mss_config_default(&m);
     m.n_scales = c->n_scales;
@@ -165,6 +212,7 @@ typedef struct {
     int nmel;           /* mel bands; band b covers bins mel_lo[b] .. + mel_nb[b] - 1 */
     int *mel_lo, *mel_nb, *mel_off;
     double *mel_w;      /* weights of all bands, band b from mel_off[b] */
+    unsigned char *kband, *mband; /* (K), (nmel): the band (ddsp_phi_n_bands) of each */
 } scale_t;
 
 typedef struct {
@@ -174,6 +222,7 @@ typedef struct {
     double *St, *Se;   /* (F, K) */
     double *G;         /* (F, K) dL/dS_e */
     double *row;       /* (K) scratch */
+    double *At, *Ae, *dA; /* (F, K) representations for dist cos and band weights */
 } work_t;
 
 struct ddsp_phi {
@@ -183,11 +232,13 @@ struct ddsp_phi {
     int nthreads;
     work_t *work;
     float *grad;  /* (max_batch, S, N) per-scale gradients */
-    float *gglob; /* (3, max_batch, N) gradients of the loudness, scattering and jtfs terms */
+    float *gglob; /* (4, max_batch, N) gradients of the loudness, scattering, mfcc, jtfs terms */
     double *part; /* (max_batch, S, NTERMS) weighted term values */
     loud_t *loud; /* when the loudness term is on */
     scat_t *scat; /* when scat1 or scat2 is on */
+    mfcc_t *mfcc; /* when mfcc is on */
     jtfs_t *jtfs; /* when jtfs is on */
+    ddsp_phi_layout lay;
 };
 
 void ddsp_phi_free(ddsp_phi *p) {
@@ -195,16 +246,18 @@ void ddsp_phi_free(ddsp_phi *p) {
     for (int s = 0; s < p->cfg.n_scales; s++) {
         scale_t *sc = &p->sc[s];
         ddsp_free(sc->win), free(sc->mel_lo), free(sc->mel_nb), free(sc->mel_off);
-        free(sc->mel_w);
+        free(sc->mel_w), free(sc->kband), free(sc->mband);
     }
     loud_free(p->loud);
     scat_free(p->scat);
+    mfcc_free(p->mfcc);
     jtfs_free(p->jtfs);
     if (p->work)
         for (int t = 0; t < p->nthreads; t++) {
             work_t *w = &p->work[t];
             ddsp_free(w->fr), ddsp_free(w->Xt), ddsp_free(w->Xe), ddsp_free(w->St);
             ddsp_free(w->Se), ddsp_free(w->G), ddsp_free(w->row);
+            ddsp_free(w->At), ddsp_free(w->Ae), ddsp_free(w->dA);
         }
     free(p->work);
     ddsp_free(p->grad);
@@ -231,8 +284,16 @@ static int mel_init(scale_t *sc, int sample_rate) {
     sc->mel_nb = calloc((size_t)nm, sizeof(int));
     sc->mel_off = calloc((size_t)nm, sizeof(int));
     sc->mel_w = calloc((size_t)sc->K * 2, sizeof(double)); /* each bin is in <= 2 bands */
-    if (!sc->mel_lo || !sc->mel_nb || !sc->mel_off || !sc->mel_w) return DDSP_ERR;
+    sc->kband = malloc((size_t)sc->K);
+    sc->mband = malloc((size_t)nm);
+    if (!sc->mel_lo || !sc->mel_nb || !sc->mel_off || !sc->mel_w || !sc->kband || !sc->mband)
+        return DDSP_ERR;
     const double top = hz_to_mel(sample_rate / 2.0), df = (double)sample_rate / sc->n;
+    for (int k = 0; k < sc->K; k++) { /* 8 mel-spaced frequency bands (see ddsp/loss.h) */
+        const int g = (int)floor(8.0 * hz_to_mel(k * df) / top);
+        sc->kband[k] = (unsigned char)(g > 7 ? 7 : g);
+    }
+    for (int b = 0; b < nm; b++) sc->mband[b] = (unsigned char)(8 * (b + 1) / (nm + 1));
     int off = 0;
     for (int b = 0; b < nm; b++) {
         const double f0 = mel_to_hz(top * b / (nm + 1)), f1 = mel_to_hz(top * (b + 1) / (nm + 1)),
@@ -288,7 +349,12 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
         w->Se = ddsp_alloc(sizeof(double) * max_fk);
         w->G = ddsp_alloc(sizeof(double) * max_fk);
         w->row = ddsp_alloc(sizeof(double) * max_k);
-        if (!w->fr || !w->Xt || !w->Xe || !w->St || !w->Se || !w->G || !w->row) goto oom;
+        w->At = ddsp_alloc(sizeof(double) * max_fk);
+        w->Ae = ddsp_alloc(sizeof(double) * max_fk);
+        w->dA = ddsp_alloc(sizeof(double) * max_fk);
+        if (!w->fr || !w->Xt || !w->Xe || !w->St || !w->Se || !w->G || !w->row || !w->At ||
+            !w->Ae || !w->dA)
+            goto oom;
     }
     if (c->weight[DDSP_PHI_LOUDNESS] > 0.0 && !(p->loud = loud_init(N, c->sample_rate, max_batch)))
         goto fail;
@@ -305,12 +371,15 @@ ddsp_phi *ddsp_phi_init(const ddsp_phi_config *c, size_t max_batch, size_t N) {
             goto fail;
         }
     }
+    if (c->weight[DDSP_PHI_MFCC] > 0.0 && !(p->mfcc = mfcc_init(N, c->sample_rate, max_batch)))
+        goto fail;
     if (c->weight[DDSP_PHI_JTFS] > 0.0 &&
         !(p->jtfs = jtfs_init(N, c->jtfs_j, c->jtfs_q1, c->jtfs_q2, c->jtfs_jfr, c->jtfs_qfr,
                               max_batch)))
         goto fail;
+    ddsp_phi_layout_init(&p->lay, c);
     p->grad = ddsp_alloc(sizeof(float) * max_batch * (size_t)c->n_scales * N);
-    p->gglob = ddsp_alloc(sizeof(float) * 3 * max_batch * N);
+    p->gglob = ddsp_alloc(sizeof(float) * 4 * max_batch * N);
     p->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)c->n_scales * DDSP_PHI_NTERMS);
     if (!p->grad || !p->gglob || !p->part) goto oom;
     return p;
@@ -362,12 +431,23 @@ static double diff_term(const double *St, const double *Se, double *G, size_t n1
     return wt * sum / cnt;
 }
 
+static phi_grid grid_of(const scale_t *sc) {
+    return (phi_grid){sc->F,      (size_t)sc->K, sc->nmel,  sc->mel_lo, sc->mel_nb,
+                      sc->mel_off, sc->mel_w,     sc->kband, sc->mband};
+}
+
 /* Adds weight * term to *val and its gradient w.r.t. S_e to G (scale `norm` = weight /
  * (B * entries) for the mean terms). */
 static void term(const ddsp_phi *p, int t, size_t B, const scale_t *sc, work_t *w, double *val) {
     const double wt = p->cfg.weight[t];
     if (wt <= 0.0) return;
     const int dist = p->cfg.dist;
+    if (t != DDSP_PHI_SC && (dist == DDSP_PHI_DIST_COS || p->cfg.n_band_w[t])) {
+        const phi_grid g = grid_of(sc);
+        *val = phi_rep_term(t, &g, w->St, w->Se, dist, p->cfg.n_band_w[t] ? p->cfg.band_w[t] : NULL,
+                            wt, B, w->At, w->Ae, w->dA, w->G);
+        return;
+    }
     const size_t F = sc->F, K = (size_t)sc->K;
     const double *St = w->St, *Se = w->Se;
     double *G = w->G, sum = 0.0;
@@ -522,20 +602,28 @@ void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, f
     }
     /* terms on whole signals (each parallel inside) */
     double glob[DDSP_PHI_NTERMS] = {0}, sv[2] = {0.0, 0.0};
-    float *gl = p->gglob, *gs = p->gglob + B * N, *gj = p->gglob + 2 * B * N;
+    float *gl = p->gglob, *gs = p->gglob + B * N, *gm = p->gglob + 2 * B * N,
+          *gj = p->gglob + 3 * B * N;
     if (p->loud)
         glob[DDSP_PHI_LOUDNESS] = loud_eval(p->loud, c->dist, c->weight[DDSP_PHI_LOUDNESS],
                                             target, estimate, B, grad ? gl : NULL);
     if (p->scat) {
-        scat_eval(p->scat, c->dist, c->weight[DDSP_PHI_SCAT1], c->weight[DDSP_PHI_SCAT2], target,
+        scat_eval(p->scat, c->dist, c->weight[DDSP_PHI_SCAT1], c->weight[DDSP_PHI_SCAT2],
+                  c->n_band_w[DDSP_PHI_SCAT1] ? c->band_w[DDSP_PHI_SCAT1] : NULL,
+                  c->n_band_w[DDSP_PHI_SCAT2] ? c->band_w[DDSP_PHI_SCAT2] : NULL, target,
                   estimate, B, sv, grad ? gs : NULL);
         glob[DDSP_PHI_SCAT1] = sv[0], glob[DDSP_PHI_SCAT2] = sv[1];
     }
+    if (p->mfcc)
+        glob[DDSP_PHI_MFCC] = mfcc_eval(p->mfcc, c->dist, c->weight[DDSP_PHI_MFCC],
+                                        c->n_band_w[DDSP_PHI_MFCC] ? c->band_w[DDSP_PHI_MFCC] : NULL,
+                                        target, estimate, B, grad ? gm : NULL);
+    DDSP_ASSERT(!p->jtfs || ddsp_phi_eval_check(c) == DDSP_OK, "%s", ddsp_last_error());
     if (p->jtfs)
         glob[DDSP_PHI_JTFS] = jtfs_eval(p->jtfs, c->dist, c->weight[DDSP_PHI_JTFS], target,
                                         estimate, B, grad ? gj : NULL, NULL);
     if (grad) {
-        /* scales in order, then loudness, scattering, jtfs, whatever the thread count */
+        /* scales in order, then loudness, scattering, mfcc, jtfs, whatever the thread count */
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (size_t b = 0; b < B; b++) {
             /* summed in a work row, then added scaled: the caller's buffer accumulates, as
@@ -550,6 +638,8 @@ void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, f
                 for (size_t i = 0; i < N; i++) acc[i] += gl[b * N + i];
             if (p->scat)
                 for (size_t i = 0; i < N; i++) acc[i] += gs[b * N + i];
+            if (p->mfcc)
+                for (size_t i = 0; i < N; i++) acc[i] += gm[b * N + i];
             if (p->jtfs)
                 for (size_t i = 0; i < N; i++) acc[i] += gj[b * N + i];
             float *dst = d_estimate + b * N;
@@ -571,4 +661,54 @@ void ddsp_phi_eval_scaled(ddsp_phi *p, ddsp_phi_value *out, float *d_estimate, f
             out->total += glob[t];
         }
     }
+}
+
+/* ------------------------------------------------------------------ comparing two sounds */
+void ddsp_phi_compare(ddsp_phi *p, double *cells, const float *a, const float *b, size_t B) {
+    DDSP_ASSERT(B >= 1 && B <= p->max_batch, "compare batch %zu not in 1..%zu", B, p->max_batch);
+    const ddsp_phi_config *c = &p->cfg;
+    const ddsp_phi_layout *l = &p->lay;
+    const size_t S = (size_t)c->n_scales, N = p->N, stride = l->n_cells * DDSP_CELL_N;
+    const int nt = omp_get_max_threads() < p->nthreads ? omp_get_max_threads() : p->nthreads;
+    memset(cells, 0, sizeof(double) * B * stride);
+    int per_scale = 0;
+    for (int t = 0; t < DDSP_PHI_FIRST_GLOBAL; t++) per_scale |= c->weight[t] > 0.0;
+    if (per_scale) {
+        /* each task writes the cells of its own (item, scale) only */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (size_t task = 0; task < B * S; task++) {
+            const size_t i = task % B, s = task / B;
+            const scale_t *sc = &p->sc[s];
+            work_t *w = &p->work[omp_get_thread_num()];
+            const phi_grid g = grid_of(sc);
+            spectrum(sc, w, a + i * N, N, w->Xt, w->St);
+            spectrum(sc, w, b + i * N, N, w->Xe, w->Se);
+            for (int t = 0; t < DDSP_PHI_FIRST_GLOBAL; t++) {
+                if (c->weight[t] <= 0.0) continue;
+                double *cl = cells + i * stride + (l->off[t] + s * (size_t)l->n_bands[t]) * DDSP_CELL_N;
+                if (t == DDSP_PHI_SC) { /* the sums the spectral convergence needs */
+                    for (size_t j = 0; j < sc->F * (size_t)sc->K; j++) {
+                        const double r = w->St[j] - w->Se[j];
+                        cl[DDSP_CELL_SQ] += r * r, cl[DDSP_CELL_AA] += w->St[j] * w->St[j];
+                    }
+                    continue;
+                }
+                const size_t n = phi_rep_len(t, &g);
+                phi_bands bd;
+                phi_rep_forward(t, &g, w->St, w->At, &bd);
+                phi_rep_forward(t, &g, w->Se, w->Ae, &bd);
+                phi_rep_cells(cl, w->At, w->Ae, n, &bd);
+            }
+        }
+    }
+    if (p->loud) loud_compare(p->loud, a, b, B, cells + l->off[DDSP_PHI_LOUDNESS] * DDSP_CELL_N, stride);
+    if (p->scat)
+        scat_compare(p->scat, a, b, B,
+                     l->n_blocks[DDSP_PHI_SCAT1] ? cells + l->off[DDSP_PHI_SCAT1] * DDSP_CELL_N : NULL,
+                     l->n_blocks[DDSP_PHI_SCAT2] ? cells + l->off[DDSP_PHI_SCAT2] * DDSP_CELL_N : NULL,
+                     stride);
+    if (p->mfcc) mfcc_compare(p->mfcc, a, b, B, cells + l->off[DDSP_PHI_MFCC] * DDSP_CELL_N, stride);
+    if (p->jtfs)
+        jtfs_compare(p->jtfs, a, b, B, l->n_bands[DDSP_PHI_JTFS],
+                     cells + l->off[DDSP_PHI_JTFS] * DDSP_CELL_N, stride);
 }

@@ -1,7 +1,8 @@
 /* Internal to the loss module: the Φ terms computed on whole signals rather than per MSS
  * scale (see "more choices of Φ" in ddsp/loss.h): time scattering (scat1, scat2; defined in
- * scatter.c), magenta's loudness term (phi_loudness.c) and joint time-frequency scattering
- * (jtfs; jtfs.c, jtfs_bank.c). */
+ * scatter.c), magenta's loudness term (phi_loudness.c), MFCCs (phi_mfcc.c) and joint
+ * time-frequency scattering (jtfs; jtfs.c, jtfs_bank.c); and the distances every term shares
+ * for dist cos, band weights and the cells of a pair (phi_rep.c). */
 #ifndef DDSP_LOSS_PHI_TERMS_H
 #define DDSP_LOSS_PHI_TERMS_H
 
@@ -19,11 +20,19 @@ void scat_free(scat_t *s);
 void scat_shape(const scat_t *s, int *n1, int *n2, int *MJ);
 
 /* Weighted terms w1 * mean D(S1_e - S1_t) and w2 * mean D(S2_e - S2_t) over B pairs
- * (target, est) (B, N), D = |r| (dist 1) or r^2 (dist 2); val[0], val[1] get them. When
- * grad is not NULL it is overwritten with the gradient w.r.t. est (B, N). OpenMP over
- * (item, first-order filter); any thread count gives the same bits. */
-void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, const float *est,
-               size_t B, double val[2], float *grad);
+ * (target, est) (B, N), D = |r| (dist 1) or r^2 (dist 2), or the cosine distances (dist
+ * cos, averaged over the batch); val[0], val[1] get them. u1, u2: band weights (J each;
+ * NULL: none; see phi_rep_dist). When grad is not NULL it is overwritten with the gradient
+ * w.r.t. est (B, N). OpenMP over (item, first-order filter); any thread count gives the
+ * same bits. */
+void scat_eval(scat_t *s, int dist, double w1, double w2, const double *u1, const double *u2,
+               const float *target, const float *est, size_t B, double val[2], float *grad);
+/* Cells (phi_rep_cells) of B pairs (a, b): scat1's J bands at cells1 + b * stride and
+ * scat2's at cells2 + b * stride (stride in doubles; either may be NULL). OpenMP. */
+void scat_compare(scat_t *s, const float *a, const float *b, size_t B, double *cells1,
+                  double *cells2, size_t stride);
+/* Shortest signal scat_init accepts for averaging scale 2^J. */
+size_t scat_min_length(int J);
 
 /* The coefficients of one signal x (N): S1 (n1, MJ), S2 (n2, MJ). */
 void scat_coeffs(scat_t *s, const float *x, double *S1, double *S2);
@@ -45,6 +54,78 @@ void loud_free(loud_t *l);
  * w.r.t. est (B, N) overwrites grad when not NULL. OpenMP over items. */
 double loud_eval(loud_t *l, int dist, double weight, const float *target, const float *est,
                  size_t B, float *grad);
+/* Cells of B pairs (a, b): one band at cells + b * stride (stride in doubles). OpenMP. */
+void loud_compare(loud_t *l, const float *a, const float *b, size_t B, double *cells,
+                  size_t stride);
+
+/* ---------------------------------------------------------------- mfcc term
+ * torchaudio.transforms.MFCC(sample_rate, n_mfcc=40, melkwargs={n_fft: 2048, hop_length:
+ * 512}) (see ddsp/loss.h), in double, with its adjoint. Coefficients are stored frame-major:
+ * C (T, 40), T = 1 + N / 512 frames. */
+enum { MFCC_NFFT = 2048, MFCC_HOP = 512, MFCC_NMELS = 128, MFCC_NCOEF = 40, MFCC_NBANDS = 6 };
+typedef struct mfcc mfcc_t;
+/* Filterbank, DCT, plans and work buffers for up to max_batch signals of N samples. NULL
+ * with ddsp_error() when N < MFCC_NFFT / 2 + 1 (the reflect padding needs it) or memory
+ * runs out. */
+mfcc_t *mfcc_init(size_t N, int sample_rate, size_t max_batch);
+void mfcc_free(mfcc_t *m);
+size_t mfcc_frames(const mfcc_t *m);
+/* weight * the term over B pairs (target, est) (B, N): mean D over the batch's
+ * coefficients (dist 1, 2) or the cosine distance averaged over the batch (cos); band
+ * weights u (MFCC_NBANDS; NULL: none). grad (B, N) overwritten when not NULL. OpenMP over
+ * items; any thread count gives the same bits. */
+double mfcc_eval(mfcc_t *m, int dist, double weight, const double *u, const float *target,
+                 const float *est, size_t B, float *grad);
+/* Cells of B pairs (a, b): MFCC_NBANDS bands at cells + b * stride. OpenMP. */
+void mfcc_compare(mfcc_t *m, const float *a, const float *b, size_t B, double *cells,
+                  size_t stride);
+/* C (T, 40) <- the MFCCs of one signal x (N) (thread 0's buffers: not from OpenMP). */
+void mfcc_coeffs(mfcc_t *m, const float *x, double *C);
+/* Band (coefficient group) of coefficient c. */
+int mfcc_band(int c);
+
+/* ---------------------------------------------------------------- shared distances
+ * A band map: entry i of a representation is in band map[(i / inner) % period]; map NULL:
+ * every entry is in band 0. n: the number of bands. */
+typedef struct {
+    const unsigned char *map;
+    size_t inner, period;
+    int n;
+} phi_bands;
+
+/* The distance of representations Ae and At (n entries each):
+ *   dist 1, 2: sum_i u[band(i)] D(Ae_i - At_i), D = |r| or r^2 (u NULL: weight 1)
+ *   cos:       u NULL: 1 - cos(Ae, At); else sum_g u_g (1 - cos(Ae_g, At_g)) over the bands
+ * (1 where one vector is 0, 0 where both are, with gradient 0 there). When dA is not NULL it
+ * is overwritten with scale * d(distance)/d(Ae). */
+double phi_rep_dist(int dist, const double *Ae, const double *At, size_t n,
+                    const phi_bands *bd, const double *u, double scale, double *dA);
+/* cells (bd->n, DDSP_CELL_N) += the five sums of each band (a in the role of the target). */
+void phi_rep_cells(double *cells, const double *Aa, const double *Ab, size_t n,
+                   const phi_bands *bd);
+
+/* One scale of a per-scale term: F frames of K bins; the mel filterbank (band b: bins
+ * mel_lo[b] .. + mel_nb[b] - 1, weights from mel_w + mel_off[b]); the band of each bin and of
+ * each mel band. */
+typedef struct {
+    size_t F, K;
+    int nmel;
+    const int *mel_lo, *mel_nb, *mel_off;
+    const double *mel_w;
+    const unsigned char *kband, *mband;
+} phi_grid;
+/* Entries of per-scale term t's representation A on g (0 when it has none). */
+size_t phi_rep_len(int t, const phi_grid *g);
+/* A <- term t's representation of magnitudes S (F, K); *bd <- its band map. */
+void phi_rep_forward(int t, const phi_grid *g, const double *S, double *A, phi_bands *bd);
+/* G (F, K) += the adjoint of phi_rep_forward at S applied to dA. */
+void phi_rep_adjoint(int t, const phi_grid *g, const double *S, const double *dA, double *G);
+/* weight * term t of one (item, scale) task under dist cos or band weights u (NULL: none),
+ * normalised as the loss is (mean over B * entries for dist 1, 2; over B for cos); G += its
+ * gradient w.r.t. S_e. At, Ae, dA: scratch of phi_rep_len entries. */
+double phi_rep_term(int t, const phi_grid *g, const double *St, const double *Se, int dist,
+                    const double *u, double wt, size_t B, double *At, double *Ae, double *dA,
+                    double *G);
 
 /* ---------------------------------------------------------------- joint time-frequency scattering
  * kymatio's TimeFrequencyScattering(J, shape=N, Q=(Q1, Q2), J_fr, Q_fr) with T = 2^J,
@@ -87,6 +168,11 @@ double jtfs_eval(jtfs_t *s, int dist, double weight, const float *target, const 
  * then the second order per frequential filter (low-pass, upward spins, downward spins).
  * jtfs_band_distances(s, dist, t, e, B, out) = jtfs_eval(s, dist, 1, t, e, B, NULL, out). */
 int jtfs_nbands(const jtfs_t *s);
+/* jtfs_nbands of any transform with these frequential settings (it depends on no other). */
+int jtfs_count_bands(int Jfr, int Qfr);
+/* Cells of B pairs (a, b): jtfs_nbands bands (nb == 1: all in one) at cells + b * stride. */
+void jtfs_compare(jtfs_t *s, const float *a, const float *b, size_t B, int nb, double *cells,
+                  size_t stride);
 /* Band b: its order (0, 1, 2), spin (+1 up, -1 down, 0 low-pass) and frequential centre
  * xi_fr (cycles per first-order filter, 0 for the low-pass). */
 void jtfs_band(const jtfs_t *s, int b, int *order, int *spin, double *xi_fr);

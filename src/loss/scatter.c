@@ -31,6 +31,7 @@
 #include "loss/phi_terms.h"
 
 #include "ddsp/dsp.h"
+#include "ddsp/loss.h"
 #include "ddsp/util.h"
 
 #include <math.h>
@@ -72,6 +73,11 @@ struct scat {
     fftw_complex *Xt, *Xe;      /* (max_batch, P/2+1) spectra of the padded signals */
     fftw_complex *gband;        /* (max_batch, band_len) dL/dX, per first-order band */
     double *part;               /* (max_batch, n1, 2) loss sums per task */
+    /* dist cos and ddsp_phi_compare: both signals' coefficients, S1 (max_batch, 2, n1, MJ)
+     * and S2 (max_batch, 2, npath, MJ) (target first), their gradients dS1 (max_batch, n1,
+     * MJ), dS2 (max_batch, npath, MJ); the band of every S1 row and S2 path */
+    double *rows1, *rows2, *dS1, *dS2;
+    unsigned char *band1, *band2;
     int nthreads;
     work_t *work;
     /* plans made at init, looked up by size here (not in the shared cache: that takes a
@@ -139,6 +145,8 @@ void scat_free(scat_t *s) {
     free(s->band_off);
     ddsp_free(s->phi), ddsp_free(s->Xt), ddsp_free(s->Xe), ddsp_free(s->gband);
     ddsp_free(s->part);
+    ddsp_free(s->rows1), ddsp_free(s->rows2), ddsp_free(s->dS1), ddsp_free(s->dS2);
+    free(s->band1), free(s->band2);
     for (int t = 0; s->work && t < s->nthreads; t++) {
         work_t *w = &s->work[t];
         ddsp_free(w->in), ddsp_free(w->out), ddsp_free(w->z), ddsp_free(w->z2);
@@ -227,6 +235,19 @@ scat_t *scat_init(size_t N, int J, int Q, size_t max_batch) {
     s->gband = ddsp_alloc(sizeof(fftw_complex) * max_batch * s->band_len);
     s->part = ddsp_alloc(sizeof(double) * max_batch * (size_t)s->n1 * 2);
     if (!s->Xt || !s->Xe || !s->gband || !s->part) goto oom;
+    const size_t MJs = (size_t)s->MJ, np = (size_t)(s->npath ? s->npath : 1);
+    s->rows1 = ddsp_alloc(sizeof(double) * max_batch * 2 * (size_t)s->n1 * MJs);
+    s->rows2 = ddsp_alloc(sizeof(double) * max_batch * 2 * np * MJs);
+    s->dS1 = ddsp_alloc(sizeof(double) * max_batch * (size_t)s->n1 * MJs);
+    s->dS2 = ddsp_alloc(sizeof(double) * max_batch * np * MJs);
+    s->band1 = malloc((size_t)s->n1);
+    s->band2 = malloc(np);
+    if (!s->rows1 || !s->rows2 || !s->dS1 || !s->dS2 || !s->band1 || !s->band2) goto oom;
+    for (int l = 0; l < s->n1; l++) {
+        s->band1[l] = (unsigned char)(l / Q); /* octave of the first-order wavelet */
+        for (int l2 = s->first2[l]; l2 < s->n2; l2++) /* octave of the second-order one */
+            s->band2[s->path_off[l] + l2 - s->first2[l]] = (unsigned char)l2;
+    }
     s->nthreads = omp_get_max_threads();
     s->work = calloc((size_t)s->nthreads, sizeof *s->work);
     if (!s->work) goto oom;
@@ -420,10 +441,32 @@ static double dist_sum(int dist, const double *e, const double *t, size_t len, d
     return sum;
 }
 
-void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, const float *est,
-               size_t B, double val[2], float *grad) {
+static void eval_cos(scat_t *s, double w1, double w2, const double *u1, const double *u2,
+                     const float *target, const float *est, size_t B, double val[2],
+                     float *grad);
+static void reduce_grad(scat_t *s, work_t *w, size_t b, float *grad);
+
+/* Sum of D over the rows of one task's second order (paths of l1), each row weighted by
+ * its band's u2 (gradients nrm * u2 * D' into G). */
+static double dist_sum_bands(const scat_t *s, int dist, int l1, const double *e,
+                             const double *t, const double *u2, double nrm, double *G) {
+    const size_t MJ = (size_t)s->MJ;
+    double sum = 0.0;
+    for (int l2 = s->first2[l1]; l2 < s->n2; l2++) {
+        const size_t o = (size_t)(l2 - s->first2[l1]) * MJ;
+        sum += u2[l2] * dist_sum(dist, e + o, t + o, MJ, nrm * u2[l2], G ? G + o : NULL);
+    }
+    return sum;
+}
+
+void scat_eval(scat_t *s, int dist, double w1, double w2, const double *u1, const double *u2,
+               const float *target, const float *est, size_t B, double val[2], float *grad) {
     DDSP_ASSERT(B >= 1 && B <= s->max_batch, "scattering batch %zu not in 1..%zu", B,
                 s->max_batch);
+    if (dist == DDSP_PHI_DIST_COS) {
+        eval_cos(s, w1, w2, u1, u2, target, est, B, val, grad);
+        return;
+    }
     const size_t K = (size_t)s->P / 2 + 1, N = s->N, MJ = (size_t)s->MJ, n1 = (size_t)s->n1;
     const double nrm1 = w1 / ((double)B * (double)n1 * (double)MJ);
     const double nrm2 = s->npath ? w2 / ((double)B * (double)s->npath * (double)MJ) : 0.0;
@@ -445,9 +488,13 @@ void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, c
             forward_row(s, l, s->Xe + b * K, w, w->s1e, two ? w->s2e : NULL);
             double *part = s->part + task * 2;
             double *G2 = two ? w->s2t : NULL; /* the target's rows are not needed after the sums */
-            part[0] = w1 > 0.0 ? dist_sum(dist, w->s1e, w->s1t, MJ, nrm1, grad ? w->g1 : NULL)
+            const double b1 = u1 ? u1[s->band1[l]] : 1.0; /* band weight of row l */
+            part[0] = w1 > 0.0 ? b1 * dist_sum(dist, w->s1e, w->s1t, MJ, nrm1 * b1,
+                                                 grad ? w->g1 : NULL)
                                : 0.0;
-            part[1] = two ? dist_sum(dist, w->s2e, w->s2t, np * MJ, nrm2, grad ? G2 : NULL) : 0.0;
+            part[1] = !two ? 0.0
+                      : u2 ? dist_sum_bands(s, dist, l, w->s2e, w->s2t, u2, nrm2, grad ? G2 : NULL)
+                           : dist_sum(dist, w->s2e, w->s2t, np * MJ, nrm2, grad ? G2 : NULL);
             if (grad) {
                 if (w1 <= 0.0) memset(w->g1, 0, sizeof(double) * MJ);
                 backward_row(s, l, w->g1, G2, w, s->gband + b * s->band_len + s->band_off[l]);
@@ -455,22 +502,7 @@ void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, c
         }
         if (grad) {
 #pragma omp for schedule(dynamic, 1)
-            for (size_t b = 0; b < B; b++) {
-                fftw_complex *gX = w->X;
-                memset(gX, 0, sizeof(fftw_complex) * K);
-                for (int l = 0; l < s->n1; l++) { /* fixed order: same bits at any thread count */
-                    const filt_t *f = &s->f1[l];
-                    const fftw_complex *gb = s->gband + b * s->band_len + s->band_off[l];
-                    for (int i = 0; i < f->nb; i++) {
-                        gX[f->lo + i][0] += gb[i][0];
-                        gX[f->lo + i][1] += gb[i][1];
-                    }
-                }
-                /* adjoint of r2c: c2r counts interior bins twice (P is even) */
-                for (size_t j = 1; j + 1 < K; j++) gX[j][0] *= 0.5, gX[j][1] *= 0.5;
-                fftw_execute_dft_c2r(s->c2r_P, gX, w->xp);
-                for (size_t i = 0; i < N; i++) grad[b * N + i] = (float)w->xp[i];
-            }
+            for (size_t b = 0; b < B; b++) reduce_grad(s, w, b, grad);
         }
     }
     double a0 = 0.0, a1 = 0.0;
@@ -478,6 +510,132 @@ void scat_eval(scat_t *s, int dist, double w1, double w2, const float *target, c
         a0 += s->part[2 * task], a1 += s->part[2 * task + 1];
     val[0] = w1 * a0 / ((double)B * (double)n1 * (double)MJ);
     val[1] = s->npath ? w2 * a1 / ((double)B * (double)s->npath * (double)MJ) : 0.0;
+}
+
+/* grad (item b, N) <- the inverse transform of the item's first-order bands of dL/dX,
+ * summed in a fixed order (same bits at any thread count). */
+static void reduce_grad(scat_t *s, work_t *w, size_t b, float *grad) {
+    const size_t K = (size_t)s->P / 2 + 1, N = s->N;
+    fftw_complex *gX = w->X;
+    memset(gX, 0, sizeof(fftw_complex) * K);
+    for (int l = 0; l < s->n1; l++) {
+        const filt_t *f = &s->f1[l];
+        const fftw_complex *gb = s->gband + b * s->band_len + s->band_off[l];
+        for (int i = 0; i < f->nb; i++) {
+            gX[f->lo + i][0] += gb[i][0];
+            gX[f->lo + i][1] += gb[i][1];
+        }
+    }
+    /* adjoint of r2c: c2r counts interior bins twice (P is even) */
+    for (size_t j = 1; j + 1 < K; j++) gX[j][0] *= 0.5, gX[j][1] *= 0.5;
+    fftw_execute_dft_c2r(s->c2r_P, gX, w->xp);
+    for (size_t i = 0; i < N; i++) grad[b * N + i] = (float)w->xp[i];
+}
+
+/* Row l of item b's S1 (which 0: target a, 1: estimate b) and its paths' S2 in the
+ * rows buffers. */
+static double *row1(const scat_t *s, size_t b, int which, int l) {
+    return s->rows1 + ((b * 2 + (size_t)which) * (size_t)s->n1 + (size_t)l) * (size_t)s->MJ;
+}
+static double *row2(const scat_t *s, size_t b, int which, int l) {
+    return s->rows2 +
+           ((b * 2 + (size_t)which) * (size_t)s->npath + (size_t)s->path_off[l]) * (size_t)s->MJ;
+}
+
+/* Both signals' coefficients of all B items into rows1, rows2 (second order when `two`). */
+static void all_rows(scat_t *s, const float *a, const float *b, size_t B, int two) {
+    const size_t K = (size_t)s->P / 2 + 1, N = s->N, n1 = (size_t)s->n1;
+    const int nt = omp_get_max_threads() < s->nthreads ? omp_get_max_threads() : s->nthreads;
+#pragma omp parallel num_threads(nt)
+    {
+        work_t *w = &s->work[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+        for (size_t t = 0; t < 2 * B; t++)
+            spectrum(s, w, (t & 1 ? b : a) + (t / 2) * N, (t & 1 ? s->Xe : s->Xt) + (t / 2) * K);
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < B * n1; task++) {
+            const size_t i = task / n1;
+            const int l = (int)(task % n1);
+            forward_row(s, l, s->Xt + i * K, w, row1(s, i, 0, l), two ? row2(s, i, 0, l) : NULL);
+            forward_row(s, l, s->Xe + i * K, w, row1(s, i, 1, l), two ? row2(s, i, 1, l) : NULL);
+        }
+    }
+}
+
+/* dist cos: the whole coefficient sets, so in two passes: every row of both signals, the
+ * cosine distances and their gradients dS1, dS2, then per (item, l1) the estimate's row
+ * again and its backward. */
+static void eval_cos(scat_t *s, double w1, double w2, const double *u1, const double *u2,
+                     const float *target, const float *est, size_t B, double val[2],
+                     float *grad) {
+    const size_t K = (size_t)s->P / 2 + 1, MJ = (size_t)s->MJ, n1 = (size_t)s->n1,
+                 np = (size_t)s->npath;
+    const int two = w2 > 0.0 && s->npath > 0;
+    all_rows(s, target, est, B, two);
+    const phi_bands bd1 = {s->band1, MJ, n1, s->J}, bd2 = {s->band2, MJ, np, s->J};
+    double v1 = 0.0, v2 = 0.0;
+    for (size_t b = 0; b < B; b++) {
+        if (w1 > 0.0)
+            v1 += phi_rep_dist(DDSP_PHI_DIST_COS, row1(s, b, 1, 0), row1(s, b, 0, 0), n1 * MJ,
+                               &bd1, u1, w1 / (double)B, grad ? s->dS1 + b * n1 * MJ : NULL);
+        else if (grad)
+            memset(s->dS1 + b * n1 * MJ, 0, sizeof(double) * n1 * MJ);
+        if (two)
+            v2 += phi_rep_dist(DDSP_PHI_DIST_COS, row2(s, b, 1, 0), row2(s, b, 0, 0), np * MJ,
+                               &bd2, u2, w2 / (double)B, grad ? s->dS2 + b * np * MJ : NULL);
+    }
+    val[0] = w1 * v1 / (double)B;
+    val[1] = two ? w2 * v2 / (double)B : 0.0;
+    if (!grad) return;
+    const int nt = omp_get_max_threads() < s->nthreads ? omp_get_max_threads() : s->nthreads;
+#pragma omp parallel num_threads(nt)
+    {
+        work_t *w = &s->work[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < B * n1; task++) {
+            const size_t b = task / n1;
+            const int l = (int)(task % n1);
+            const size_t rows = (size_t)(s->n2 - s->first2[l]);
+            forward_row(s, l, s->Xe + b * K, w, w->s1e, two ? w->s2e : NULL);
+            memcpy(w->g1, s->dS1 + (b * n1 + (size_t)l) * MJ, sizeof(double) * MJ);
+            if (two)
+                memcpy(w->s2t, s->dS2 + (b * np + (size_t)s->path_off[l]) * MJ,
+                       sizeof(double) * rows * MJ);
+            backward_row(s, l, w->g1, two ? w->s2t : NULL, w,
+                         s->gband + b * s->band_len + s->band_off[l]);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t b = 0; b < B; b++) reduce_grad(s, w, b, grad);
+    }
+}
+
+void scat_compare(scat_t *s, const float *a, const float *b, size_t B, double *cells1,
+                  double *cells2, size_t stride) {
+    DDSP_ASSERT(B >= 1 && B <= s->max_batch, "scattering batch %zu not in 1..%zu", B,
+                s->max_batch);
+    const size_t MJ = (size_t)s->MJ, n1 = (size_t)s->n1, np = (size_t)s->npath;
+    const int two = cells2 != NULL && s->npath > 0;
+    all_rows(s, a, b, B, two);
+    const phi_bands bd1 = {s->band1, MJ, n1, s->J}, bd2 = {s->band2, MJ, np, s->J};
+    for (size_t i = 0; i < B; i++) {
+        if (cells1)
+            phi_rep_cells(cells1 + i * stride, row1(s, i, 0, 0), row1(s, i, 1, 0), n1 * MJ, &bd1);
+        if (two)
+            phi_rep_cells(cells2 + i * stride, row2(s, i, 0, 0), row2(s, i, 1, 0), np * MJ, &bd2);
+    }
+}
+
+size_t scat_min_length(int J) {
+    /* scat_init's condition xi_max(1) 2^(1-J) P >= 4 with P = nice_size(N + 2^J), which
+     * grows with N: bisect */
+    size_t lo = 1, hi = 1;
+    while (xi_max(1) * pow(2.0, 1 - J) * nice_size(hi + ((size_t)1 << J)) < 4.0) hi *= 2;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (xi_max(1) * pow(2.0, 1 - J) * nice_size(mid + ((size_t)1 << J)) >= 4.0) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
 }
 
 void scat_coeffs(scat_t *s, const float *x, double *S1, double *S2) {

@@ -13,8 +13,8 @@ ddsp=$build/ddsp
 data=$here/data
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-phis=(l1log mag mag,logmag delta_time sc mel logmel loudness scat1 scat2 scat1,scat2
-      scat1,scat2,scat_j=10 "mag,logmag,delta_time,delta_freq,cumsum_freq,sc,mel,logmel,loudness,scat1,scat2"
+phis=(l1log mag logmag mag,logmag delta_time delta_freq cumsum_freq sc mel logmel loudness scat1
+      scat2 scat1,scat2 scat1,scat2,scat_j=10 mfcc mfcc,dist=cos mag,dist=cos perceptual "mag,logmag,delta_time,delta_freq,cumsum_freq,sc,mel,logmel,loudness,scat1,scat2"
       jtfs)
 for r in $(seq "$rounds"); do
   for i in "${!phis[@]}"; do
