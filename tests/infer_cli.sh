@@ -109,6 +109,9 @@ head -1 "$W/eval.csv" | grep -q '^example,split,mss,loudness_l1_db,f0_l1_cents,r
 if command -v python3 > /dev/null && python3 -c 'import json' 2> /dev/null; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["mean"]["mss"] > 0' "$W/eval.json" || fail "eval JSON does not parse"
 fi
+# --loss: the mss column under another Φ (its name in the header line), a bad one refused
+expect 0 "metrics +mss: mag=1,logmag=1,dist=l2, 6 scales" eval --ckpt "$CKPT" --data "$W/ds.h5" --loss mag,logmag,dist=l2
+expect 1 "unknown loss 'bogus'" eval --ckpt "$CKPT" --data "$W/ds.h5" --loss bogus
 expect 1 "notaudio.wav: not an HDF5 file" eval --ckpt "$CKPT" --data "$W/notaudio.wav"
 expect 1 "noiserun: is a folder, not a dataset file" eval --ckpt "$CKPT" --data "$W/noiserun"
 # --json on an error: still one JSON object on stdout (it printed nothing)

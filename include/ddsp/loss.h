@@ -36,9 +36,6 @@ typedef struct {
     int scales[DDSP_MSS_MAX_SCALES]; /* FFT sizes, each even */
     double overlap;                  /* hop = n * (1 - overlap) must be a positive integer */
     ddsp_mss_precision precision;
-    /* "" for the MSS types above; otherwise a spectral term list (see "more choices of Φ"
-     * below, e.g. "mag=1,logmag=1,delta_time=0.5,dist=l1") that training uses instead */
-    char terms[512]; /* room for every term with its weight and the settings */
 } ddsp_mss_config;
 
 /* l1log, log mode add, scales 2048..64, overlap 0.75, exact precision. */

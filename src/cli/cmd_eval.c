@@ -23,9 +23,9 @@ static const char *HELP =
     "\n"
     "Resynthesise every example of a split from its dataset features (f0, loudness) and\n"
     "report, per example and averaged over examples:\n"
-    "  mss          multi-scale spectral loss with the checkpoint's loss settings (the noise is\n"
-    "               the one training's validation uses, so on the validation split the mean\n"
-    "               equals the validation loss training recorded at that step)\n"
+    "  mss          the loss the model was trained with (MSS or Φ terms; another with --loss;\n"
+    "               the noise is the one training's validation uses, so on the validation\n"
+    "               split the mean equals the validation loss training recorded at that step)\n"
     "  ld_l1_db     mean |loudness(resynthesis) - loudness(dataset)| over all frames, dB\n"
     "  f0_l1_cents  mean |f0(resynthesis) - f0(dataset)| in cents, f0 re-extracted with our\n"
     "               tracker, on frames where the dataset's f0 confidence >= the threshold\n"
@@ -39,12 +39,14 @@ static const char *HELP =
     "  --split valid|train|all   examples to evaluate (default valid)\n"
     "  --conf-threshold X    f0 confidence threshold (default 0.85, magenta's)\n"
     "  --batch B             examples per decoder/synth batch (default 4)\n"
+    "  --loss L              the distance of the mss column: l1log|l1|l2 or a term list\n"
+    "                        such as perceptual (the checkpoint's scales and overlap)\n"
     "  --json                print one JSON object on stdout instead of the table\n"
     "  --csv FILE            also write the per-example rows (and the mean) to FILE\n"
     "threads: OMP_NUM_THREADS. exit status: 0 done, 1 bad input, 2 usage error.\n";
 
 typedef struct {
-    const char *ckpt, *data, *split, *csv;
+    const char *ckpt, *data, *split, *csv, *loss;
     double conf_threshold;
     size_t batch;
     int json;
@@ -81,6 +83,9 @@ static int parse(int argc, char **argv, eval_args *a) {
         } else if (OPT("--batch")) {
             NEED;
             if (cli_parse_size(o, v, &a->batch, 1, 256)) return -1;
+        } else if (OPT("--loss")) {
+            NEED;
+            a->loss = v;
         } else if (!strcmp(o, "--json")) {
             a->json = 1;
         } else if (o[0] == '-' && o[1] == '-') {
@@ -127,7 +132,8 @@ int cmd_eval(int argc, char **argv) {
     ddsp_infer_model im;
     ddsp_dataset ds;
     ddsp_trainer *tr = NULL;
-    ddsp_mss *mss = NULL;
+    ddsp_loss *mss = NULL;
+    char lname[1024] = "";
     float *y = NULL, *audio = NULL, *f0 = NULL, *ld = NULL, *conf = NULL;
     int64_t *ids = NULL, *sel = NULL;
     row_t *rows = NULL;
@@ -165,7 +171,11 @@ int cmd_eval(int argc, char **argv) {
     if (csv) ddsp_tmp_track(csv_tmp);
     const size_t B = a.batch < n ? a.batch : n, T = (size_t)ds.T, F = (size_t)ds.F;
     tr = ddsp_trainer_init(&im.m, &im.loss, B, F);
-    mss = tr ? ddsp_mss_init(&im.loss.mss, 1, T) : NULL;
+    ddsp_loss_config lcfg = im.loss; /* the model's loss, or --loss on its scales */
+    if (tr && a.loss && ddsp_loss_parse(&lcfg, a.loss)) goto fail;
+    lcfg.phi.sample_rate = ds.sample_rate;
+    ddsp_loss_describe(&lcfg, lname, sizeof lname);
+    mss = tr ? ddsp_loss_init(&lcfg, 1, T) : NULL;
     audio = ddsp_alloc(sizeof(float) * B * T), y = ddsp_alloc(sizeof(float) * B * T);
     f0 = ddsp_alloc(sizeof(float) * B * F), ld = ddsp_alloc(sizeof(float) * B * F);
     conf = ddsp_alloc(sizeof(float) * F);
@@ -193,7 +203,7 @@ int cmd_eval(int argc, char **argv) {
         for (size_t b = 0; b < nb; b++) {
             row_t *r = &rows[k0 + b];
             ddsp_mss_value v;
-            ddsp_mss_forward(mss, &v, NULL, audio + b * T, y + b * T, 1);
+            ddsp_loss_eval(mss, &v, NULL, 1.0f, audio + b * T, y + b * T, 1);
             r->mss = v.total;
             r->example = ids[b];
             for (int64_t j = 0; j < ds.n_valid; j++)
@@ -234,7 +244,7 @@ int cmd_eval(int argc, char **argv) {
         cli_json_str(stdout, a.data);
         printf(", \"split\": \"%s\", \"n_examples\": %zu, \"loss_type\": \"%s\", "
                "\"conf_threshold\": %g, \"rpa_tolerance_cents\": 50, ",
-               a.split, n, ddsp_mss_type_name(im.loss.mss.type), a.conf_threshold);
+               a.split, n, lname, a.conf_threshold);
         if (isfinite(recorded)) cli_json_num(stdout, "recorded_valid_loss", recorded, ", ");
         printf("\"mean\": {");
         cli_json_num(stdout, "mss", mean[0], ", ");
@@ -260,9 +270,9 @@ int cmd_eval(int argc, char **argv) {
                : !strcmp(a.split, "train") ? "training"
                                            : "train + validation",
                (double)T / ds.sample_rate);
-        printf("metrics    mss: %s loss, %d scales; ld_l1_db: all frames; f0_l1_cents, rpa "
+        printf("metrics    mss: %s, %d scales; ld_l1_db: all frames; f0_l1_cents, rpa "
                "(50 cents): frames with dataset f0 confidence >= %g\n",
-               ddsp_mss_type_name(im.loss.mss.type), im.loss.mss.n_scales, a.conf_threshold);
+               lname, im.loss.mss.n_scales, a.conf_threshold);
         printf("%8s %6s %10s %9s %12s %7s %12s\n", "example", "split", "mss", "ld_l1_db",
                "f0_l1_cents", "rpa", "conf_frames");
         char c1[32], c2[32];
@@ -328,7 +338,7 @@ cleanup:
     ddsp_ckpt_history_free(&hist);
     free(rows), free(ids), free(sel);
     ddsp_free(y), ddsp_free(audio), ddsp_free(f0), ddsp_free(ld), ddsp_free(conf);
-    ddsp_mss_free(mss);
+    ddsp_loss_free(mss);
     ddsp_trainer_free(tr);
     if (ds_open) ddsp_dataset_close(&ds);
     ddsp_infer_free(&im);
