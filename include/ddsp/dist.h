@@ -42,6 +42,8 @@ int ddsp_dist_sum_f64(const ddsp_dist *d, double *buf, size_t n);
 /* In-place element-wise maxima over the ranks (e.g. a file table each rank filled in part). */
 int ddsp_dist_max_i64(const ddsp_dist *d, int64_t *buf, size_t n);
 int ddsp_dist_max_i32(const ddsp_dist *d, int32_t *buf, size_t n);
+/* (e.g. phase timings: the slowest rank's; pass -t too and the max of -t is minus the fastest) */
+int ddsp_dist_max_f64(const ddsp_dist *d, double *buf, size_t n);
 /* 1 on every rank when every rank passed the same v, else 0 (e.g. a checksum of weights);
  * DDSP_ERR when the collective fails. */
 int ddsp_dist_same_u64(const ddsp_dist *d, uint64_t v);

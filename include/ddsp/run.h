@@ -16,7 +16,16 @@
  *  - A fresh run into a folder that holds another run's files (run.h5, checkpoints,
  *    train.csv) is refused, unless set_aside: those files are then moved into
  *    RUN_DIR/aside-<id>-<time>/ first. Nothing of another run is ever deleted or overwritten.
- *  - train.csv starts with a header; a resume drops its rows past the resumed step.
+ *  - train.csv starts with a header; a resume drops its rows past the resumed step. Its
+ *    columns: step, train_loss, valid_loss, grad_norm, lr, audio_s_per_s, elapsed_s (these
+ *    first, always), then loss_<n_fft> per scale of the loss, then the seconds of every phase
+ *    of the step (<phase>_s, ddsp/train.h: rank 0's), then <phase>_s_max and <phase>_s_min
+ *    for the step's phases data..optim: the slowest and the fastest rank's (equal to
+ *    <phase>_s on one rank). A row is written once the step's checkpoint (if any) is.
+ *  - Samples: at every checkpoint rank 0 writes RUN_DIR/samples/step-<step>-example-<row>.wav,
+ *    the monitoring examples resynthesised (the recon_audio of the checkpoint), and once
+ *    samples/target-example-<row>.wav, their originals (float WAV). Pruning checkpoints never
+ *    removes samples: every checkpoint of the run stays audible.
  *  - One run per folder: rank 0 holds a lock on RUN_DIR/.lock for the run's lifetime.
  * Signals while a run is open: SIGUSR1, SIGTERM and SIGINT finish the step, write a
  * checkpoint and stop (DDSP_RUN_STOPPED, one line saying so); a second SIGINT ends the
@@ -69,6 +78,12 @@ typedef struct {
     int set_aside;               /* fresh run where another run's files are: move them aside */
     const char *const *audio;    /* with settings.data "": prepared into RUN_DIR/dataset.h5 */
     int n_audio;
+    /* Called on rank 0 after each checkpoint and its samples are on disk, outside the timed
+     * step (the other ranks wait meanwhile); e.g. `ddsp train` refreshes the run's report
+     * (ddsp/report.h, a module above this one). A non-zero return is logged as a warning
+     * (ddsp_last_error()) and training goes on. NULL: nothing. */
+    int (*on_checkpoint)(const char *run_dir, int64_t step, void *ctx);
+    void *hook_ctx;
 } ddsp_run_request;
 
 typedef struct ddsp_run ddsp_run;
@@ -93,11 +108,21 @@ typedef struct {
     double last_valid;    /* NaN without a validation split */
     int has_valid;
     int resumed;          /* 1 when the session continued a run */
+    double hook_s;        /* seconds in on_checkpoint (within seconds) */
+    int hook_calls;
 } ddsp_run_summary;
 void ddsp_run_get_summary(const ddsp_run *r, ddsp_run_summary *s);
 const ddsp_run_settings *ddsp_run_get_settings(const ddsp_run *r);
 /* The live model and optimiser (tests compare them). */
 const ddsp_model *ddsp_run_get_model(const ddsp_run *r);
 const ddsp_adam *ddsp_run_get_adam(const ddsp_run *r);
+
+/* RUN_DIR/samples/step-<step, 8 digits>-example-<example>.wav into path (cap bytes); step < 0:
+ * RUN_DIR/samples/target-example-<example>.wav. DDSP_OK, or DDSP_ERR when it does not fit. */
+int ddsp_run_sample_path(char *path, size_t cap, const char *run_dir, int64_t step,
+                         int64_t example);
+/* 1 when `name` (a file name in samples/) is one of those, with *step (-1 for a target) and
+ * *example set; 0 otherwise. */
+int ddsp_run_sample_parse(const char *name, int64_t *step, int64_t *example);
 
 #endif

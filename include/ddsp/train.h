@@ -37,6 +37,33 @@ void ddsp_trainer_synthesize(ddsp_trainer *t, float *audio, const float *f0_hz,
                              const float *loudness_db, const int64_t *ids, size_t B,
                              uint64_t seed, uint64_t step, int parts);
 
+/* ---------------------------------------------------------------- where the time goes
+ * The phases of a training step, in order. The trainer times forward..optim (wall clock,
+ * ddsp_now, around each part; OpenMP work inside a part counts once); the run adds data
+ * (the batch read), valid (a validation pass after the step) and ckpt (checkpoint and
+ * samples, rank 0 writes while the other ranks wait). The reduce phase includes a rank's
+ * wait for the slowest rank: across ranks, the gap between its slowest and fastest value is
+ * the imbalance of the other phases. */
+enum {
+    DDSP_PHASE_DATA = 0, /* the batch: features and target audio from the dataset */
+    DDSP_PHASE_FORWARD,  /* decoder forward (MLPs, GRU) */
+    DDSP_PHASE_SYNTH,    /* noise draw and synthesizer forward */
+    DDSP_PHASE_LOSS,     /* spectral loss and its gradient w.r.t. the audio */
+    DDSP_PHASE_BACKWARD, /* synthesizer and decoder backward */
+    DDSP_PHASE_REDUCE,   /* the sums over ranks (gradients, losses), waiting included */
+    DDSP_PHASE_OPTIM,    /* zeroing gradients, norm, clipping, Adam */
+    DDSP_STEP_PHASES,    /* the phases above make the step */
+    DDSP_PHASE_VALID = DDSP_STEP_PHASES, /* validation after the step */
+    DDSP_PHASE_CKPT,                     /* checkpoint and samples */
+    DDSP_N_PHASES
+};
+/* "data", "forward", "synth", "loss", "backward", "reduce", "optim", "valid", "ckpt" (NULL
+ * outside 0..DDSP_N_PHASES-1). */
+const char *ddsp_phase_name(int phase);
+/* Seconds of each phase of the trainer's last ddsp_trainer_step (forward, synth, loss,
+ * backward; the others 0): DDSP_N_PHASES values owned by t. */
+const double *ddsp_trainer_phases(const ddsp_trainer *t);
+
 /* ---------------------------------------------------------------- one update
  * The optimisation step, the only one in the code base (the run, the tests and the benchmark
  * call it): zero the model's gradients; this rank's n examples forward and backward through
@@ -51,7 +78,9 @@ typedef struct {
     double lr;                              /* the rate of this update */
     int skipped;                            /* non-finite loss or gradient: no update */
     int stop;                               /* some rank passed stop != 0 */
-    double reduce_s;                        /* seconds in the cross-rank sums */
+    double reduce_s;                        /* seconds in the cross-rank sums (0 on one rank) */
+    double phase_s[DDSP_N_PHASES];          /* this rank's seconds: forward..optim filled
+                                               (reduce also on one rank), the rest 0 */
 } ddsp_train_result;
 
 /* DDSP_OK, or DDSP_ERR when a collective fails (the same on every rank). `step` keys the

@@ -98,6 +98,10 @@ int ddsp_dist_max_i64(const ddsp_dist *d, int64_t *buf, size_t n) {
     return allreduce(d, buf, n, sizeof(int64_t), MPI_INT64_T, MPI_MAX, "a table");
 }
 
+int ddsp_dist_max_f64(const ddsp_dist *d, double *buf, size_t n) {
+    return allreduce(d, buf, n, sizeof(double), MPI_DOUBLE, MPI_MAX, "timings");
+}
+
 int ddsp_dist_max_i32(const ddsp_dist *d, int32_t *buf, size_t n) {
     return allreduce(d, buf, n, sizeof(int32_t), MPI_INT32_T, MPI_MAX, "a table");
 }

@@ -169,13 +169,14 @@ static void new_run_id(char *id, size_t cap) {
     snprintf(id, cap, "%016llx", (unsigned long long)v);
 }
 
-/* The run outputs a folder may hold (other runs' files are those). */
+/* The run outputs a folder may hold (other runs' files are those; samples/ and report/ are
+ * folders of them: set aside whole, so a new run never writes over another's samples). */
 static int is_run_file(const char *name) {
     long long st;
     char tail[8];
     return !strcmp(name, DDSP_RUN_FILE) || !strcmp(name, "train.csv") ||
            !strcmp(name, "resynth.wav") || !strcmp(name, "target.wav") ||
-           !strcmp(name, "dataset.h5") ||
+           !strcmp(name, "dataset.h5") || !strcmp(name, "samples") || !strcmp(name, "report") ||
            (sscanf(name, "ckpt-%lld.%7s", &st, tail) == 2 && !strcmp(tail, "h5"));
 }
 
@@ -336,11 +337,54 @@ static int absolute(char *path, size_t cap) {
     return DDSP_OK;
 }
 
+/* ------------------------------------------------------------------ samples */
+int ddsp_run_sample_path(char *path, size_t cap, const char *run_dir, int64_t step,
+                         int64_t example) {
+    const int n = step < 0 ? snprintf(path, cap, "%s/samples/target-example-%lld.wav", run_dir,
+                                      (long long)example)
+                           : snprintf(path, cap, "%s/samples/step-%08lld-example-%lld.wav",
+                                      run_dir, (long long)step, (long long)example);
+    if (n < 0 || (size_t)n >= cap) return ddsp_error("%s/samples: path too long", run_dir);
+    return DDSP_OK;
+}
+
+int ddsp_run_sample_parse(const char *name, int64_t *step, int64_t *example) {
+    long long st = -1, ex = -1;
+    int end = -1;
+    if (sscanf(name, "target-example-%lld.wav%n", &ex, &end) == 1 && end > 0 && !name[end]) {
+        st = -1;
+    } else {
+        end = -1;
+        if (sscanf(name, "step-%lld-example-%lld.wav%n", &st, &ex, &end) != 2 || end < 0 ||
+            name[end] || st < 0)
+            return 0;
+    }
+    if (ex < 0) return 0;
+    *step = st, *example = ex;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ train.csv */
+int run_csv_header(const ddsp_run *r, char *out, size_t cap) {
+    size_t o = (size_t)snprintf(out, cap, "step,train_loss,valid_loss,grad_norm,lr,audio_s_per_s,elapsed_s");
+    for (int s = 0; s < r->lc.mss.n_scales && o < cap; s++)
+        o += (size_t)snprintf(out + o, cap - o, ",loss_%d", r->lc.mss.scales[s]);
+    for (int p = 0; p < DDSP_N_PHASES && o < cap; p++)
+        o += (size_t)snprintf(out + o, cap - o, ",%s_s", ddsp_phase_name(p));
+    for (int m = 0; m < 2; m++)
+        for (int p = 0; p < DDSP_STEP_PHASES && o < cap; p++)
+            o += (size_t)snprintf(out + o, cap - o, ",%s_s_%s", ddsp_phase_name(p), m ? "min" : "max");
+    if (o + 1 < cap) o += (size_t)snprintf(out + o, cap - o, "\n");
+    if (o >= cap) return ddsp_error("train.csv: header too long");
+    return DDSP_OK;
+}
+
 /* Fresh: a new file with its header. Resume: the rows up to the resumed step (a later row was
- * written after the checkpoint the run continues from, and will be written again). */
+ * written after the checkpoint the run continues from, and will be written again); the header
+ * is this version's (older rows have fewer columns: readers take missing ones as empty). */
 static int csv_open(ddsp_run *r) {
-    static const char *HEADER = "step,train_loss,valid_loss,grad_norm,lr,audio_s_per_s,elapsed_s\n";
+    char HEADER[1024];
+    if (run_csv_header(r, HEADER, sizeof HEADER)) return DDSP_ERR;
     char path[PATH_MAX], tmp[PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/train.csv", r->s.run_dir) >= sizeof path)
         return ddsp_error("%s: path too long", r->s.run_dir);
@@ -351,7 +395,7 @@ static int csv_open(ddsp_run *r) {
     fputs(HEADER, out);
     FILE *in = r->resumed ? fopen(path, "r") : NULL;
     if (in) {
-        char line[1024];
+        char line[4096];
         while (fgets(line, sizeof line, in)) {
             char *end;
             const long long st = strtoll(line, &end, 10);
@@ -517,6 +561,7 @@ int ddsp_run_open(ddsp_run **out, const ddsp_run_request *q, const ddsp_dist *d)
     if (!r) return ddsp_error("out of memory");
     r->d = *d;
     r->lock_fd = -1;
+    r->on_checkpoint = q->on_checkpoint, r->hook_ctx = q->hook_ctx;
     r->sum.last_valid = NAN, r->sum.first_loss = NAN, r->sum.last_loss = NAN;
     int rc = check_request_settings(&q->settings);
     if (ddsp_dist_any(d, rc != DDSP_OK)) {

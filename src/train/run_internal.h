@@ -42,6 +42,8 @@ struct ddsp_run {
     size_t mon_F, mon_K;
     double stats[RUN_N_STATS]; /* training-data statistics for /dataset_stats (rank 0) */
     ddsp_run_summary sum;
+    int (*on_checkpoint)(const char *run_dir, int64_t step, void *ctx); /* rank 0 */
+    void *hook_ctx;
     struct sigaction old_sig[3]; /* SIGUSR1, SIGTERM, SIGINT before open */
     int sig_installed;
 };
@@ -49,6 +51,8 @@ struct ddsp_run {
 /* The stop request of the signal handlers (0: none; else the signal). */
 extern volatile sig_atomic_t ddsp_run_stop_signal;
 
+/* train.csv's header line (with its newline) for this run's loss (run.c). */
+int run_csv_header(const ddsp_run *r, char *out, size_t cap);
 /* RUN_DIR/name into out[cap]; an error if it does not fit (run.c). */
 int run_path(const ddsp_run *r, const char *name, char *out, size_t cap);
 

@@ -8,10 +8,13 @@
 #include "ddsp/nn.h"
 #include "ddsp/util.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const STAT_NAMES[RUN_N_STATS] = {
     "f0_midi_mean", "f0_midi_std", "loudness_db_mean_voiced", "loudness_db_std_voiced",
@@ -98,6 +101,24 @@ static int monitor_update(ddsp_run *r) {
     return DDSP_OK;
 }
 
+/* RUN_DIR/samples/: the reconstructions of this checkpoint, the targets once (ddsp/run.h). */
+static int write_samples(ddsp_run *r) {
+    char path[PATH_MAX];
+    if (run_path(r, "samples", path, sizeof path)) return DDSP_ERR;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return ddsp_error("%s: cannot create folder (%s)", path, strerror(errno));
+    for (int k = 0; k < r->n_mon; k++) {
+        if (ddsp_run_sample_path(path, sizeof path, r->s.run_dir, -1, r->mon_ex[k])) return DDSP_ERR;
+        if (access(path, F_OK) != 0 &&
+            ddsp_audio_write(path, r->mon_target[k], r->N, r->ds.sample_rate))
+            return DDSP_ERR;
+        if (ddsp_run_sample_path(path, sizeof path, r->s.run_dir, r->step, r->mon_ex[k]) ||
+            ddsp_audio_write(path, r->mon_recon[k], r->N, r->ds.sample_rate))
+            return DDSP_ERR;
+    }
+    return DDSP_OK;
+}
+
 int run_write_checkpoint(ddsp_run *r) {
     char path[PATH_MAX];
     ddsp_ckpt_path(path, sizeof path, r->s.run_dir, r->step);
@@ -127,6 +148,10 @@ int run_write_checkpoint(ddsp_run *r) {
     }
     ddsp_ckpt_prune(r->s.run_dir, r->s.run_id, (int)r->s.keep);
     ddsp_log("wrote checkpoint %s (step %lld, %.2f s)", path, (long long)r->step, ddsp_now() - t0);
+    /* something to listen to for every checkpoint, kept when the checkpoint is pruned; a
+     * failure here costs the run nothing but the sample: a warning */
+    if (write_samples(r))
+        ddsp_log("warning: step %lld: no samples: %s", (long long)r->step, ddsp_last_error());
     return DDSP_OK;
 }
 
@@ -181,10 +206,14 @@ static int weights_agree(const ddsp_run *r) {
     return DDSP_OK;
 }
 
-/* One line per logged interval, and a CSV row and history entry per step (rank 0). */
+/* One line per logged interval (with the mean split of the step's time since the last
+ * line), a history entry per step (rank 0); the step's CSV row is written by csv_row once
+ * its checkpoint is on disk. */
 typedef struct {
     double t0, el0, last_log, loss_acc, train_s, reduce_s;
     size_t loss_n;
+    double ph_acc[DDSP_STEP_PHASES]; /* seconds per phase since the last line */
+    double el, aps;                  /* the last step's elapsed time and throughput */
 } progress;
 
 static int record(ddsp_run *r, progress *pg, const ddsp_train_result *res, int do_valid,
@@ -192,31 +221,53 @@ static int record(ddsp_run *r, progress *pg, const ddsp_train_result *res, int d
     const double now = ddsp_now(), el = pg->el0 + (now - pg->t0);
     const int64_t done = r->sum.done;
     const double aps = (double)done * (double)r->s.batch * (double)r->N / r->ds.sample_rate / pg->train_s;
+    pg->el = el, pg->aps = aps;
+    for (int p = 0; p < DDSP_STEP_PHASES; p++) pg->ph_acc[p] += res->phase_s[p];
     if (ddsp_ckpt_history_add(&r->hist, r->step, res->loss, res->grad_norm, res->lr, aps, el) ||
         (do_valid && ddsp_ckpt_history_add_valid(&r->hist, r->step, vloss)))
         return DDSP_ERR;
-    if (r->csv) {
-        char vs[32] = "";
-        if (do_valid) snprintf(vs, sizeof vs, "%.6f", vloss);
-        fprintf(r->csv, "%lld,%.6f,%s,%.5f,%.3g,%.3f,%.2f\n", (long long)r->step, res->loss, vs,
-                res->grad_norm, res->lr, aps, el);
-        fflush(r->csv);
-    }
     if (now - pg->last_log >= r->s.log_every || last || do_valid || done == 1 || stop) {
-        char eta[32], per[256] = "";
+        char eta[32], per[256] = "", split[256] = "";
         fmt_secs(eta, sizeof eta, (now - pg->t0) / (double)done * (double)(r->s.steps - r->step));
         size_t o = 0;
         for (int s = 0; s < r->lc.mss.n_scales && o < sizeof per; s++)
             o += (size_t)snprintf(per + o, sizeof per - o, "%s%.2f", s ? " " : "", res->per_scale[s]);
+        /* where the time of a step went since the last line, in % of the step */
+        static const char *const SHORT[DDSP_STEP_PHASES] = {"data", "fwd", "synth", "loss",
+                                                            "bwd", "reduce", "optim"};
+        double tot = 0.0;
+        for (int p = 0; p < DDSP_STEP_PHASES; p++) tot += pg->ph_acc[p];
+        o = (size_t)snprintf(split, sizeof split, "%.3g s/step:", tot / (double)pg->loss_n);
+        for (int p = 0; p < DDSP_STEP_PHASES && o < sizeof split; p++)
+            o += (size_t)snprintf(split + o, sizeof split - o, " %s %.0f%%", SHORT[p],
+                                  tot > 0 ? 100.0 * pg->ph_acc[p] / tot : 0.0);
         ddsp_log("step %lld/%lld  loss %.4f (mean %.4f since last line)  [%s]  |g| %.3g  "
-                 "lr %.2g  %.2f audio-s/s  eta %s",
+                 "lr %.2g  %.2f audio-s/s  eta %s  | %s",
                  (long long)r->step, (long long)r->s.steps, res->loss,
-                 pg->loss_acc / (double)pg->loss_n, per, res->grad_norm, res->lr, aps, eta);
+                 pg->loss_acc / (double)pg->loss_n, per, res->grad_norm, res->lr, aps, eta, split);
         if (do_valid) ddsp_log("step %lld: validation loss %.4f", (long long)r->step, vloss);
         pg->loss_acc = 0.0, pg->loss_n = 0;
+        memset(pg->ph_acc, 0, sizeof pg->ph_acc);
         pg->last_log = now;
     }
     return DDSP_OK;
+}
+
+/* The step's row of train.csv (columns: ddsp/run.h); ext: the slowest ranks' step phases,
+ * then minus the fastest ranks'. */
+static void csv_row(ddsp_run *r, const progress *pg, const ddsp_train_result *res, int do_valid,
+                    double vloss, const double *ext) {
+    if (!r->csv) return;
+    char vs[32] = "";
+    if (do_valid) snprintf(vs, sizeof vs, "%.6f", vloss);
+    fprintf(r->csv, "%lld,%.6f,%s,%.5f,%.3g,%.3f,%.2f", (long long)r->step, res->loss, vs,
+            res->grad_norm, res->lr, pg->aps, pg->el);
+    for (int s = 0; s < r->lc.mss.n_scales; s++) fprintf(r->csv, ",%.5f", res->per_scale[s]);
+    for (int p = 0; p < DDSP_N_PHASES; p++) fprintf(r->csv, ",%.5f", res->phase_s[p]);
+    for (int p = 0; p < DDSP_STEP_PHASES; p++) fprintf(r->csv, ",%.5f", ext[p]);
+    for (int p = 0; p < DDSP_STEP_PHASES; p++) fprintf(r->csv, ",%.5f", -ext[DDSP_STEP_PHASES + p]);
+    fputc('\n', r->csv);
+    fflush(r->csv);
 }
 
 static const char *signal_name(int sig) {
@@ -252,13 +303,21 @@ int ddsp_run_train(ddsp_run *r) {
     while (r->step < r->s.steps) {
         const double ts = ddsp_now();
         failed = ddsp_batcher_next(&r->bt);
+        const double data_s = ddsp_now() - ts;
         if (ddsp_dist_any(&r->d, failed)) goto out;
         ddsp_train_result res;
         if (ddsp_train_update(r->tr, &r->opt, &r->d, r->bt.f0, r->bt.ld, r->bt.audio, r->bt.ids,
                               r->bt.n, (size_t)r->s.batch, (uint64_t)r->s.seed, (uint64_t)r->step,
                               ddsp_run_stop_signal != 0, &res))
             goto out;
+        res.phase_s[DDSP_PHASE_DATA] = data_s;
         pg.reduce_s += res.reduce_s;
+        /* the slowest and the fastest rank per phase: one max over (t, -t), outside the
+         * timed step (16 doubles; the ranks have just met in the reduction anyway) */
+        double ext[2 * DDSP_STEP_PHASES];
+        for (int p = 0; p < DDSP_STEP_PHASES; p++)
+            ext[p] = res.phase_s[p], ext[DDSP_STEP_PHASES + p] = -res.phase_s[p];
+        if (ddsp_dist_max_f64(&r->d, ext, 2 * DDSP_STEP_PHASES)) goto out;
         if (res.skipped) {
             bad_steps++;
             LOG0("warning: step %lld: non-finite loss (%g) or gradient norm (%g); update skipped "
@@ -287,13 +346,27 @@ int ddsp_run_train(ddsp_run *r) {
         const int do_valid = ds->n_valid > 0 && (last || (r->s.valid_every && r->step % r->s.valid_every == 0));
         double vloss = NAN;
         if (do_valid) {
+            const double tv = ddsp_now();
             if (validate(r, &vloss)) goto out;
+            res.phase_s[DDSP_PHASE_VALID] = ddsp_now() - tv;
             sum->last_valid = vloss;
         }
         if (rank0 && record(r, &pg, &res, do_valid, vloss, last, stop)) failed = 1;
         const int ckpt = last || stop || (r->s.ckpt_every && r->step % r->s.ckpt_every == 0);
         if ((ckpt || check_every_step) && weights_agree(r)) goto out;
-        if (ckpt && rank0 && run_write_checkpoint(r)) failed = 1;
+        if (ckpt && rank0) {
+            const double tc = ddsp_now();
+            if (run_write_checkpoint(r)) failed = 1;
+            res.phase_s[DDSP_PHASE_CKPT] = ddsp_now() - tc;
+        }
+        if (rank0) csv_row(r, &pg, &res, do_valid, vloss, ext);
+        if (ckpt && rank0 && !failed && r->on_checkpoint) {
+            /* e.g. the report: after the row it shows, while the other ranks wait below */
+            const double th = ddsp_now();
+            if (r->on_checkpoint(r->s.run_dir, r->step, r->hook_ctx))
+                ddsp_log("warning: step %lld: %s", (long long)r->step, ddsp_last_error());
+            sum->hook_s += ddsp_now() - th, sum->hook_calls++;
+        }
         if (ddsp_dist_any(&r->d, failed)) goto out;
         if (stop && !last) {
             const int sig = ddsp_run_stop_signal ? (int)ddsp_run_stop_signal : SIGUSR1;

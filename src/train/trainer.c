@@ -17,7 +17,19 @@ struct ddsp_trainer {
     float *audio;   /* (B, N) */
     float *d_audio; /* (B, N) */
     float *d_raw;   /* (B, F, K) */
+    double phase_s[DDSP_N_PHASES]; /* the last step's seconds per phase */
 };
+
+static const char *const PHASE_NAMES[DDSP_N_PHASES] = {
+    "data", "forward", "synth", "loss", "backward", "reduce", "optim", "valid", "ckpt"};
+
+const char *ddsp_phase_name(int phase) {
+    return phase >= 0 && phase < DDSP_N_PHASES ? PHASE_NAMES[phase] : NULL;
+}
+
+const double *ddsp_trainer_phases(const ddsp_trainer *t) {
+    return t->phase_s;
+}
 
 ddsp_trainer *ddsp_trainer_init(ddsp_model *m, const ddsp_loss_config *loss, size_t max_batch,
                                 size_t F) {
@@ -79,16 +91,22 @@ double ddsp_trainer_step(ddsp_trainer *t, ddsp_mss_value *value, const float *f0
                          const float *loudness_db, const float *target, const int64_t *ids,
                          size_t B, uint64_t seed, uint64_t step, int grad, float grad_scale) {
     DDSP_ASSERT(B >= 1 && B <= t->max_B, "trainer batch %zu not in 1..%zu", B, t->max_B);
+    double *ph = t->phase_s, t0 = ddsp_now(), t1;
+    memset(ph, 0, sizeof t->phase_s);
     const float *raw = ddsp_model_forward(t->m, t->acts, f0_hz, loudness_db, B);
+    t1 = ddsp_now(), ph[DDSP_PHASE_FORWARD] = t1 - t0, t0 = t1;
     draw_noise(t, ids, B, seed, step);
     ddsp_synth_forward(t->syn, t->audio, raw, f0_hz, t->noise, reverb_ir(t), NULL, B);
+    t1 = ddsp_now(), ph[DDSP_PHASE_SYNTH] = t1 - t0, t0 = t1;
     ddsp_mss_value v;
     if (grad) memset(t->d_audio, 0, sizeof(float) * B * t->N);
     ddsp_loss_eval(t->loss, &v, grad ? t->d_audio : NULL, grad_scale, target, t->audio, B);
+    t1 = ddsp_now(), ph[DDSP_PHASE_LOSS] = t1 - t0, t0 = t1;
     if (grad) {
         float *d_ir = t->m->cfg.synth.reverb ? ddsp_model_grad(t->m, "reverb/ir") : NULL;
         ddsp_synth_backward(t->syn, t->d_raw, d_ir, t->d_audio, B);
         ddsp_model_backward(t->m, t->acts, t->d_raw, B);
+        ph[DDSP_PHASE_BACKWARD] = ddsp_now() - t0;
     }
     if (value) *value = v;
     return v.total;
@@ -116,10 +134,13 @@ int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const f
                       ddsp_train_result *res) {
     ddsp_model *m = t->m;
     memset(res, 0, sizeof *res);
+    double t0 = ddsp_now();
     ddsp_model_zero_grad(m);
+    const double zero_s = ddsp_now() - t0;
     ddsp_mss_value val;
     const double share = (double)n / (double)global_B;
     ddsp_trainer_step(t, &val, f0_hz, loudness_db, target, ids, n, seed, step, 1, (float)share);
+    memcpy(res->phase_s, t->phase_s, sizeof res->phase_s);
     /* the global loss: the ranks' batch means weighted by their share; and the stop flag */
     const int S = DDSP_MSS_MAX_SCALES;
     double lv[2 + DDSP_MSS_MAX_SCALES];
@@ -129,7 +150,9 @@ int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const f
     const double ta = ddsp_now();
     if (ddsp_dist_sum_f32(d, m->grads, m->n_params) || ddsp_dist_sum_f64(d, lv, 2 + (size_t)S))
         return DDSP_ERR;
-    res->reduce_s = d->size > 1 ? ddsp_now() - ta : 0.0;
+    t0 = ddsp_now();
+    res->phase_s[DDSP_PHASE_REDUCE] = t0 - ta;
+    res->reduce_s = d->size > 1 ? t0 - ta : 0.0;
     res->loss = lv[0];
     memcpy(res->per_scale, lv + 1, sizeof res->per_scale);
     res->stop = lv[1 + S] > 0;
@@ -137,9 +160,10 @@ int ddsp_train_update(ddsp_trainer *t, ddsp_adam *o, const ddsp_dist *d, const f
     res->lr = ddsp_adam_lr(&o->cfg, o->step);
     if (!isfinite(res->loss) || !isfinite(res->grad_norm)) {
         res->skipped = 1;
-        return DDSP_OK;
+    } else {
+        ddsp_optim_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
+        ddsp_adam_update(o, m->params, m->grads);
     }
-    ddsp_optim_clip_grads(m->grads, m->n_params, res->grad_norm, o->cfg.clip_norm);
-    ddsp_adam_update(o, m->params, m->grads);
+    res->phase_s[DDSP_PHASE_OPTIM] = zero_s + (ddsp_now() - t0);
     return DDSP_OK;
 }
