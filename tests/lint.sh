@@ -8,7 +8,7 @@
 # Usage: lint.sh REPO_ROOT. Exit 1 listing every violation.
 set -u
 root=$1
-ORDER="util dist audio dsp features data nn synth model loss optim ckpt train infer analysis plot inspect cli"
+ORDER="util dist audio dsp features data nn synth model loss optim ckpt train infer analysis plot inspect report cli"
 owner() { case $1 in run) echo train ;; *) echo "$1" ;; esac; }
 pos() { local i=0 m; for m in $ORDER; do [ "$m" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo -1; }
 bad=0

@@ -60,6 +60,9 @@ typedef struct {
      * smallest to the largest value shown, the colour bar labelled colorbar_label */
     int heatmap;
     const char *colorbar_label;
+    /* text, margins and lines relative to those of a 1600 x 900 page (0: from the size, at
+     * least 0.6); e.g. 1.3 for a small chart shown at its own size on a web page */
+    double scale;
 } ddsp_plot_figure;
 
 /* Draw `fig` and write it to `path` as a PNG (through PATH.tmp.<pid>, renamed when complete:

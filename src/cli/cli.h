@@ -16,6 +16,7 @@ int cmd_resynth(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_landscape(int argc, char **argv);
 int cmd_jacobian(int argc, char **argv);
 int cmd_timbre(int argc, char **argv);

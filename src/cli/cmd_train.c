@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "ddsp/dist.h"
 #include "ddsp/dsp.h"
+#include "ddsp/report.h"
 #include "ddsp/run.h"
 #include "ddsp/util.h"
 
@@ -57,6 +58,8 @@ static const char *HELP =
     "                        starts one, so a requeued job can always pass it\n"
     "  --set-aside           a new run where another run's files are: move those into\n"
     "                        RUN_DIR/aside-<id>-<time>/ (without it, such a folder is refused)\n"
+    "  --no-report           do not refresh RUN_DIR/report/index.html at every checkpoint\n"
+    "                        (`ddsp report RUN_DIR` writes it any time)\n"
     "signals: SIGUSR1, SIGTERM and Ctrl-C (SIGINT) finish the current step, write a checkpoint\n"
     "and exit with 3; a second Ctrl-C exits at once.\n"
     "lock: one run per RUN_DIR (RUN_DIR/.lock); a second run there exits with 1 and names it.\n"
@@ -68,6 +71,7 @@ typedef struct {
     const char *out, *resume;
     const char **audio;
     int n_audio;
+    int no_report;
 } train_args;
 
 /* Options that set one setting: a string into a buffer, or a range-checked number. */
@@ -135,6 +139,8 @@ static int parse(int argc, char **argv, train_args *a) {
             GIVE(DDSP_RUN_GIVEN_REVERB);
         } else if (!strcmp(o, "--set-aside")) {
             a->q.set_aside = 1;
+        } else if (!strcmp(o, "--no-report")) {
+            a->no_report = 1;
         } else if (o[0] == '-' && o[1] == '-') {
             cli_fail("train", "unknown option '%s' (see ddsp train --help)", o);
             return -1;
@@ -197,6 +203,16 @@ static int where(train_args *a, char *dir, size_t cap) {
     return 0;
 }
 
+/* The run's hook at every checkpoint (rank 0, outside the timed step): the report. */
+static int refresh_report(const char *run_dir, int64_t step, void *ctx) {
+    (void)ctx;
+    ddsp_report_opts o = {.run_dir = run_dir};
+    ddsp_report_info info;
+    if (ddsp_report_write(&o, &info)) return DDSP_ERR;
+    ddsp_log("step %lld: report %s (%.2f s)", (long long)step, info.page, info.seconds);
+    return DDSP_OK;
+}
+
 int cmd_train(int argc, char **argv) {
     train_args a;
     memset(&a, 0, sizeof a);
@@ -217,6 +233,7 @@ int cmd_train(int argc, char **argv) {
         if (b) a.audio[a.n_audio++] = b;
     }
     a.q.audio = a.audio, a.q.n_audio = a.n_audio;
+    if (!a.no_report) a.q.on_checkpoint = refresh_report;
     ddsp_dist d;
     if (ddsp_dist_init(&d, &argc, &argv)) {
         cli_fail("train", "%s", ddsp_last_error());

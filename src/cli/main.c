@@ -23,6 +23,7 @@ static const command commands[] = {
     {"resynth", cmd_resynth, "resynthesise any audio with a trained model (timbre transfer)"},
     {"eval", cmd_eval, "metrics of a trained model on a dataset (MSS, loudness, f0)"},
     {"inspect", cmd_inspect, "summary of a checkpoint (config, tensors, loss history)"},
+    {"report", cmd_report, "HTML page of a run: curves, time per phase, every checkpoint's sound"},
     {"plot", cmd_plot, "PNG of a checkpoint's spectrograms and loss curves, or of audio files"},
     {"loss", cmd_loss, "multi-scale spectral loss (and gradient) between two audio files"},
     {"landscape", cmd_landscape, "loss surfaces of spectral distances around a test sound"},

@@ -637,7 +637,8 @@ int ddsp_plot_write_png(const char *path, const ddsp_plot_figure *fig) {
         return ddsp_error("%s: cannot make a %d x %d image (out of memory)", path, W, H);
     }
     cairo_t *cr = cairo_create(surf);
-    page pg = {cr, fmax(0.6, fmin(3.0, fmin(W / 1600.0, H / 900.0)))};
+    page pg = {cr, fig->scale > 0 ? fmin(fig->scale, 8.0)
+                                  : fmax(0.6, fmin(3.0, fmin(W / 1600.0, H / 900.0)))};
     const double u = pg.u;
     int rc = DDSP_ERR;
     FILE *fp = NULL;
