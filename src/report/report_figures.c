@@ -132,7 +132,8 @@ int report_curves(report_run *r, char names[REPORT_N_CURVES][32]) {
     if (chart(r, names[3], "grad.png", "gradient norm (before clipping)", "|g|", 1, ser, ns)) goto done;
     ser[0] = (ddsp_plot_series){b[GX], b[GY], column(c, report_csv_col(c, "lr"), b[GX], b[GY]),
                                 NULL, 0x9467bd, 2.0, 0};
-    if (chart(r, names[4], "lr.png", "learning rate", "rate", 0, ser, 1)) goto done;
+    /* log axis: a constant rate gets a readable range, a decay a straight line */
+    if (chart(r, names[4], "lr.png", "learning rate", "rate", 1, ser, 1)) goto done;
     ser[0] = (ddsp_plot_series){b[GX], b[GY], column(c, report_csv_col(c, "audio_s_per_s"), b[GX], b[GY]),
                                 NULL, 0x8c564b, 2.0, 0};
     if (chart(r, names[5], "speed.png", "throughput (mean of the session)", "audio-s/s", 0, ser, 1))
