@@ -3,6 +3,9 @@
 # Idempotent: when everything is already installed it only checks and returns.
 #   ./install-deps.sh          build + test + MPI runtime
 #   ./install-deps.sh --bench  also the PyTorch peer used by tests/bench (python3-torch ...)
+#   ./install-deps.sh --browser  also Debian's chromium (~290 MB installed), which the ctest
+#                              `report_browser` uses to render the run report (.ci/run passes it;
+#                              without it that test is reported SKIPPED)
 set -euo pipefail
 
 pkgs=(
@@ -14,12 +17,17 @@ pkgs=(
   libdnnl-dev                                # oneDNN: the decoder's fp32 and bf16 GEMMs
   libsndfile1-dev libsoxr-dev                # audio files, resampling
   libcairo2-dev                              # ddsp plot (PNG figures)
+  libxml2-utils                              # xmllint: the report test parses the page as XML
   slurmctld slurmd slurm-client munge        # a real one-node SLURM for the jobs/ tests
 )
-if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(python3-torch python3-h5py python3-numpy python3-scipy python3-soundfile
-         libtcmalloc-minimal4)
-fi
+for arg in "$@"; do
+  case $arg in
+    --bench) pkgs+=(python3-torch python3-h5py python3-numpy python3-scipy python3-soundfile
+                    libtcmalloc-minimal4) ;;
+    --browser) pkgs+=(chromium) ;;
+    *) echo "install-deps: unknown option $arg (--bench, --browser)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -260,7 +260,7 @@ static void img(page *pg, const char *src, const char *alt, const char *cls) {
 }
 
 static void player(page *pg, const report_run *r, const char *file, const char *cls) {
-    fprintf(pg->f, "<audio controls=\"controls\" preload=\"none\" class=\"%s\" src=\"%s%s\">"
+    fprintf(pg->f, "<audio controls=\"controls\" preload=\"metadata\" class=\"%s\" src=\"%s%s\">"
                    "<a href=\"%s%s\">%s</a></audio>",
             cls, r->audio_prefix, file, r->audio_prefix, file, file);
     pg->n_players++;
