@@ -258,6 +258,9 @@ int cmd_train(int argc, char **argv) {
     if (r && (rc == DDSP_OK) && d.rank == 0) {
         ddsp_run_summary s;
         ddsp_run_get_summary(r, &s);
+        if (s.hook_calls)
+            ddsp_log("report refreshed %d time(s) in %.2f s, %.2f%% of the session's %.1f s",
+                     s.hook_calls, s.hook_s, 100.0 * s.hook_s / s.seconds, s.seconds);
         const ddsp_run_settings *rs = ddsp_run_get_settings(r);
         char vtxt[64];
         if (s.has_valid) snprintf(vtxt, sizeof vtxt, "validation %.4f", s.last_valid);
