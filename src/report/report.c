@@ -253,7 +253,7 @@ static void note(page *pg, const char *fmt, ...) {
 }
 
 static void img(page *pg, const char *src, const char *alt, const char *cls) {
-    fprintf(pg->f, "<img src=\"%s\" alt=\"", src);
+    fprintf(pg->f, "<img src=\"%s\" loading=\"lazy\" alt=\"", src);
     report_esc(pg->f, alt);
     fprintf(pg->f, "\"%s%s%s/>\n", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
     pg->n_images++;
@@ -282,7 +282,7 @@ static const char *CSS =
     "audio{height:32px;width:260px;vertical-align:middle}"
     ".ex td{padding:4px 10px}.key{display:inline-block;width:12px;height:12px;"
     "margin:0 4px 0 12px;vertical-align:middle}svg{width:100%;height:auto}"
-    "code{background:#f4f4f4;padding:0 3px}";
+    "code{background:#f4f4f4;padding:0 3px}summary{cursor:pointer;margin:14px 0;color:#05c}";
 
 static void kv(FILE *f, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void kv(FILE *f, const char *k, const char *fmt, ...) {
@@ -418,9 +418,12 @@ static void checkpoint_section(page *pg, report_run *r) {
     const int cs = report_csv_col(&r->csv, "step"), cv = report_csv_col(&r->csv, "valid_loss"),
               ct = report_csv_col(&r->csv, "train_loss");
     int lacking = 0;
+    enum { OPEN = 3 }; /* the newest shown, the older ones folded (a long run has hundreds) */
     for (int k = 0; k < r->n_ck; k++) {
         report_ckpt *c = &r->ck[k];
         double vl = NAN, tl = NAN;
+        if (k == OPEN)
+            fprintf(f, "<details><summary>%d older checkpoint(s)</summary>\n", r->n_ck - OPEN);
         for (size_t i = 0; r->has_csv && i < r->csv.n_rows; i++)
             if (report_csv_at(&r->csv, i, cs) == (double)c->step) {
                 if (isfinite(report_csv_at(&r->csv, i, cv))) vl = report_csv_at(&r->csv, i, cv);
@@ -464,6 +467,7 @@ static void checkpoint_section(page *pg, report_run *r) {
         }
         fputs("</table>\n</section>\n", f);
     }
+    if (r->n_ck > OPEN) fputs("</details>\n", f);
     if (lacking && !r->has_samples_dir)
         note(pg, "%s/samples is missing (deleted?): the checkpoints' audio cannot be played; the "
                  "spectrograms come from the checkpoint files that remain", r->dir);
@@ -489,8 +493,8 @@ static int write_page(report_run *r, page *pg, const ddsp_run_settings *s, int h
     report_esc(f, r->dir);
     fprintf(f, " &#183; page written %s by ddsp %s</p>\n", when, DDSP_VERSION);
     state_line(pg, r, has_settings ? s : NULL);
-    fputs("<nav><a href=\"#curves\">curves</a><a href=\"#time\">time</a>"
-          "<a href=\"#checkpoints\">checkpoints</a><a href=\"#settings\">settings</a>"
+    fputs("<nav><a href=\"#curves\">curves</a><a href=\"#checkpoints\">checkpoints</a>"
+          "<a href=\"#time\">time</a><a href=\"#settings\">settings</a>"
           "<a href=\"#dataset\">dataset</a></nav>\n", f);
     /* the notes go near the top, but are known only once the sections are written: the
      * sections go to a buffer first */
@@ -515,9 +519,6 @@ static int write_page(report_run *r, page *pg, const ddsp_run_settings *s, int h
         fputs("</div>\n", b);
         if (!r->csv.n_rows) note(pg, "train.csv has no rows yet");
     }
-    fputs("<h2 id=\"time\">Where the time goes</h2>\n", b);
-    if (rc == DDSP_OK && !report_time_split(r, b))
-        fputs("<p>train.csv has no phase timings (a run of a ddsp before them)</p>\n", b);
     fputs("<h2 id=\"checkpoints\">Checkpoints</h2>\n", b);
     if (rc == DDSP_OK && r->n_ck == 0) {
         fputs("<p>no checkpoint yet</p>\n", b);
@@ -527,6 +528,9 @@ static int write_page(report_run *r, page *pg, const ddsp_run_settings *s, int h
             note(pg, "no checkpoint yet: the first is written at the end of the run");
     }
     if (rc == DDSP_OK) checkpoint_section(pg, r);
+    fputs("<h2 id=\"time\">Where the time goes</h2>\n", b);
+    if (rc == DDSP_OK && !report_time_split(r, b))
+        fputs("<p>train.csv has no phase timings (a run of a ddsp before them)</p>\n", b);
     if (rc == DDSP_OK) eval_section(pg, r);
     fputs("<h2 id=\"settings\">Settings</h2>\n", b);
     if (has_settings) settings_table(b, s);
