@@ -7,9 +7,8 @@
  * resident memory.
  *   bench_train [--batch B] [--steps K] [--warmup W] [--model full|small] [--reverb]
  *               [--precision fp32|bf16] [--phases]
- * --phases: afterwards, the median split of a step into decoder forward, decoder backward,
- * the rest of the batch (noise, synth, loss and their backward) and the update (norm, clip,
- * Adam), the decoder timed on its own activations.
+ * --phases: the median of each phase of the timed steps as ddsp_train_update times them
+ *   (forward, synth, loss, backward, reduce, optim): the same update the run makes.
  * threads: OMP_NUM_THREADS (ddsp_nn_threads_init). Unknown options are errors (exit 2). */
 #include "ddsp/model.h"
 #include "ddsp/nn.h"
@@ -157,6 +156,8 @@ int main(int argc, char **argv) {
         }
     }
     double *times = malloc(sizeof(double) * (steps + warmup));
+    double *ph_t[DDSP_STEP_PHASES]; /* per timed step, each phase (the update's own timing) */
+    for (int k = 0; k < DDSP_STEP_PHASES; k++) ph_t[k] = malloc(sizeof(double) * steps);
     double loss0 = 0.0, loss1 = 0.0;
     ddsp_dist one; /* the benchmark is one process: the update's reductions are no-ops */
     ddsp_dist_single(&one);
@@ -166,6 +167,7 @@ int main(int argc, char **argv) {
         if (ddsp_train_update(tr, &o, &one, f0, ld, x, ids, B, B, 1, s, 0, &res)) return 1;
         const double L = res.loss;
         times[s] = ddsp_now() - t0;
+        for (int k = 0; k < DDSP_STEP_PHASES && s >= warmup; k++) ph_t[k][s - warmup] = res.phase_s[k];
         if (s == 0) loss0 = L;
         loss1 = L;
     }
@@ -182,38 +184,18 @@ int main(int argc, char **argv) {
            model, ddsp_precision_name(prec), B, ddsp_nn_threads(), reverb, steps, med, mn,
            (double)B * 4.0 / med, flop / 1e9, flop / med / 1e9, gf, gf32, gf16,
            ru.ru_maxrss / 1024.0, loss0, loss1, openblas_get_corename());
-    if (phases) {
-        const size_t K = ddsp_synth_n_controls(&mc.synth);
-        ddsp_model_acts *a = ddsp_model_acts_init(&m, B, F);
-        float *d_raw = ddsp_alloc(sizeof(float) * B * F * K);
-        ddsp_rng_uniform(d_raw, B * F * K, 77, 0, -1e-3f, 1e-3f);
-        double *t[5];
-        for (int k = 0; k < 5; k++) t[k] = malloc(sizeof(double) * steps);
-        for (size_t s = 0; s < steps; s++) {
-            double t0 = ddsp_now();
-            ddsp_model_zero_grad(&m);
-            ddsp_trainer_step(tr, NULL, f0, ld, x, ids, B, 1, s, 1, 1.0f);
-            const double t1 = ddsp_now();
-            const double gn = ddsp_optim_grad_norm(m.grads, m.n_params);
-            ddsp_optim_clip_grads(m.grads, m.n_params, gn, ac.clip_norm);
-            ddsp_adam_update(&o, m.params, m.grads);
-            const double t2 = ddsp_now();
-            ddsp_model_forward(&m, a, f0, ld, B);
-            const double t3 = ddsp_now();
-            ddsp_model_backward(&m, a, d_raw, B);
-            const double t4 = ddsp_now();
-            t[0][s] = t3 - t2, t[1][s] = t4 - t3, t[2][s] = (t1 - t0) - (t4 - t2);
-            t[3][s] = t2 - t1, t[4][s] = t2 - t0;
+    if (phases) { /* the median of each phase over the timed steps, as ddsp_train_update timed it */
+        printf("phases precision=%s threads=%d", ddsp_precision_name(prec), ddsp_nn_threads());
+        double sum = 0.0;
+        for (int k = 0; k < DDSP_STEP_PHASES; k++) {
+            qsort(ph_t[k], steps, sizeof(double), cmp_double);
+            if (k == DDSP_PHASE_DATA) continue; /* the benchmark's batch is in memory */
+            printf(" %s_s=%.4f", ddsp_phase_name(k), ph_t[k][steps / 2]);
+            sum += ph_t[k][steps / 2];
         }
-        for (int k = 0; k < 5; k++) qsort(t[k], steps, sizeof(double), cmp_double);
-        printf("phases precision=%s threads=%d decoder_fwd_s=%.4f decoder_bwd_s=%.4f "
-               "noise_synth_loss_s=%.4f update_s=%.4f step_s=%.4f\n",
-               ddsp_precision_name(prec), ddsp_nn_threads(), t[0][steps / 2], t[1][steps / 2],
-               t[2][steps / 2], t[3][steps / 2], t[4][steps / 2]);
-        for (int k = 0; k < 5; k++) free(t[k]);
-        ddsp_free(d_raw);
-        ddsp_model_acts_free(a);
+        printf(" step_s=%.4f\n", sum);
     }
+    for (int k = 0; k < DDSP_STEP_PHASES; k++) free(ph_t[k]);
     ddsp_trainer_free(tr);
     ddsp_adam_free(&o);
     ddsp_model_free(&m);
