@@ -123,10 +123,26 @@ grep -q '"error": ".*other.h5: not a ddsp checkpoint or dataset' out.json ||
   fail "another format --json: $(head -c 300 out.json)"
 
 # ---------------------------------------------------------------- the bad-input corpus
+# Under ASan (tests/sanitize.sh): an impossible allocation returns NULL with a warning line
+# (allocator_may_return_null), which is not ours to print; and the corpus's fuzz_*_hdf5_*
+# files trip known over-reads inside libhdf5 (tests/data/bad/README.md): a sanitizer report
+# whose first frame outside the sanitizer is in libhdf5 is accepted for those, as
+# check_bad.sh does.
+lib_frame() {
+  grep -E '^ +#[0-9]+ 0x' "$1" |
+    grep -vE '__interceptor_|__asan|__sanitizer|__ubsan|libclang_rt|/sanitizer_common/|in (malloc|calloc|realloc|free|memcpy|memmove|memset) ' |
+    head -n 1 | grep -q libhdf5
+}
 for f in "$bad"/ok_dataset.h5 "$bad"/ds_*.h5 "$bad"/fuzz_dataset_*.h5; do
   b=$(basename "$f")
-  timeout -k 5 60 "$ddsp" inspect "$f" >out.txt 2>err.txt
-  rc=$? last=$(grep . err.txt | tail -n 1)
+  timeout -k 5 60 "$ddsp" inspect "$f" >out.txt 2>err.raw
+  rc=$?
+  grep -v 'WARNING: AddressSanitizer failed to allocate' err.raw >err.txt
+  last=$(grep . err.txt | tail -n 1)
+  if [ $rc -eq 86 ] && [[ $b == fuzz_*_hdf5_* ]] && lib_frame err.raw; then
+    echo "ok   $b: known libhdf5 over-read reported by the sanitizer"
+    continue
+  fi
   if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
     fail "$b: exit $rc (crash or hang): $last"
   elif [ $rc -eq 1 ] && { [ "$(grep -c . err.txt)" -ne 1 ] || [[ $last != *"$f"* ]]; }; then
