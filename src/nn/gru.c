@@ -20,6 +20,12 @@
  *   D  (B, T, 4H)  nn type: the backward's gradients as operands (S itself in fp32)
  *   G  (B, 3H)     h U of the current step (forward)
  *   hb (B, H)      nn type: the previous state as the next product's operand
+ *   db (B, 3H)     nn type: dGh of the current step as the next product's operand, rows
+ *                  contiguous. With D's rows (T * 4H apart) as its operand, oneDNN 2.6 left
+ *                  its brgemm kernel for a plain-layout gemm that ran the backward's
+ *                  recurrent products 2.4x slower (ONEDNN_VERBOSE, B = 4, bf16, one thread)
+ *                  and, in a process that had made other products first, laid U out
+ *                  differently for 1 and 2 rows (the assertion in split_products)
  *   dh (B, H)      running dL/dh (backward)
  *   bsum (n, 4H)   per thread, the sum over its frames of S's gradients: the bias gradients
  *                  without another pass over S (summed in a fixed order per thread count)
@@ -39,7 +45,7 @@ struct ddsp_gru {
     size_t max_B, T, Cin, H;
     int nt; /* threads of the recurrence */
     float *S, *G, *dh, *zero, *bsum;
-    void *D, *hb, *Up, *Utp;
+    void *D, *hb, *db, *Up, *Utp;
     size_t pack_bytes;
     size_t fwd_B; /* batch of the last forward */
     int fwd_h0;   /* whether it had h0 */
@@ -70,8 +76,8 @@ static nn_gemm_shape fwd_shape(const ddsp_gru *g, size_t rows) {
 }
 
 static nn_gemm_shape bwd_shape(const ddsp_gru *g, size_t rows) {
-    const size_t H = g->H; /* A: D rows of one step, T * 4H apart; B: U (H, 3H) as (3H, H)^T */
-    return (nn_gemm_shape){.M = rows, .N = H, .K = 3 * H, .lda = g->T * 4 * H, .ldb = 3 * H,
+    const size_t H = g->H; /* A: dGh of one step (rows, 3H) in db; B: U (H, 3H) as (3H, H)^T */
+    return (nn_gemm_shape){.M = rows, .N = H, .K = 3 * H, .lda = 3 * H, .ldb = 3 * H,
                            .tb = 1, .ldc = H, .acc = 1, .packed_b = 1, .serial = 1};
 }
 
@@ -128,9 +134,10 @@ ddsp_gru *ddsp_gru_init(ddsp_nn *nn, size_t max_B, size_t T, size_t Cin, size_t 
     g->zero = ddsp_alloc(sizeof(float) * H);
     g->bsum = ddsp_alloc(sizeof(float) * (size_t)g->nt * 4 * H);
     g->hb = ddsp_alloc(g->es * max_B * H);
+    g->db = ddsp_alloc(g->es * max_B * 3 * H);
     g->Up = ddsp_alloc(g->pack_bytes);
     g->Utp = ddsp_alloc(g->pack_bytes);
-    if (!g->S || !g->D || !g->G || !g->dh || !g->zero || !g->bsum || !g->hb || !g->Up ||
+    if (!g->S || !g->D || !g->G || !g->dh || !g->zero || !g->bsum || !g->hb || !g->db || !g->Up ||
         !g->Utp) {
         ddsp_gru_free(g);
         ddsp_error("out of memory for the GRU (batch %zu, %zu steps)", max_B, T);
@@ -148,6 +155,7 @@ void ddsp_gru_free(ddsp_gru *g) {
     ddsp_free(g->zero);
     ddsp_free(g->bsum);
     ddsp_free(g->hb);
+    ddsp_free(g->db);
     ddsp_free(g->Up);
     ddsp_free(g->Utp);
     free(g);
@@ -282,12 +290,14 @@ void ddsp_gru_backward(ddsp_gru *g, float *din, size_t ld_din, int din_acc, floa
 #pragma omp simd
                 for (size_t j = 0; j < H4; j++)
                     bs[j] += s[j];
-                if (g->prec == DDSP_PREC_BF16) nn_bf16_row(row_of(g->D, es, b * T + t, H4), s, H4);
+                void *d = row_of(g->D, es, b * T + t, H4);
+                if (g->prec == DDSP_PREC_BF16) nn_bf16_row(d, s, H4);
+                memcpy(row_of(g->db, es, b, H3), d, es * H3);
             }
             if (t == 0 && !want_dh0) break; /* dL/dh0 not wanted */
             /* dh += dGh_t . U^T */
-            const void *A = row_of(g->D, es, r0 * T + t, H4);
-            if (p.panel) ddsp_nn_panel_gemm(dh, H, A, T * H4, g->Utp, rows, H3, H, 1);
+            const void *A = row_of(g->db, es, r0, H3);
+            if (p.panel) ddsp_nn_panel_gemm(dh, H, A, H3, g->Utp, rows, H3, H, 1);
             else nn_gemm_run(g->nn, mm, dh, A, g->Utp, NULL);
         }
     }
