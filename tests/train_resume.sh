@@ -95,8 +95,8 @@ resume)
   ;;
 ranks)
   # 1 rank x batch 4 vs 2 ranks x 2: the same up to float summation order. Measured after 8
-  # steps: ~1e-6 relative with OpenBLAS's AVX-512 kernel, 1.9e-5 with the AVX2 (Haswell)
-  # kernel that OPENBLAS_CORETYPE=Haswell forces on some machines; 1.75e-5 of that is there
+  # steps: 2.4e-6 relative with the products on oneDNN (Zen 4); before oneDNN 1.9e-5 with the
+  # AVX2 (Haswell) kernel that OPENBLAS_CORETYPE=Haswell forced on OpenBLAS; 1.75e-5 of that was there
   # after step 2 (Adam's first steps move every weight by ~lr whatever its gradient's size,
   # so a rounding-level gradient that changes sign moves a weight by 2 lr). Tolerance 5e-5.
   run1 --steps 8 --ckpt-every 4 --out "$work/r1" >/dev/null 2>&1

@@ -19,4 +19,14 @@ have_peer=1
 [ $have_peer = 1 ] || echo "$(basename "$0"): peer not available ($peer, python3-torch); C only" >&2
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-cpu_name() { lscpu | sed -n 's/^Model name: *//p'; }
+# The CPU's name with its family and model: "AMD EPYC" names Zen 4 (family 25) and Zen 5
+# (family 26) alike, whose fp32 GEMM rates differ by 2x (Zen 4 splits 512-bit FMAs in two).
+cpu_name() {
+  local name fam model gen=""
+  name=$(lscpu | sed -n 's/^Model name: *//p')
+  fam=$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  model=$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  case "$name:$fam" in AMD*:25) gen="Zen 3/4, " ;; AMD*:26) gen="Zen 5, " ;; esac
+  [ "$name:$fam:$model" != "${name}:25:17" ] || gen="Zen 4 Genoa, "
+  echo "$name (${gen}family $fam model $model)"
+}
