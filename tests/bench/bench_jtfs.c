@@ -10,6 +10,7 @@
 #include "ddsp/dsp.h"
 #include "ddsp/loss.h"
 #include "ddsp/util.h"
+#include "bench_signals.h"
 
 #include <math.h>
 #include <omp.h>
@@ -17,11 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -32,26 +28,6 @@ static double cpu_now(void) {
 static double median(double *v, size_t n) {
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Harmonic tone with a loudness envelope plus noise (deterministic LCG), as bench_mss. */
-static void make_signals(float *t, float *e, size_t B, size_t N) {
-    uint32_t st = 12345u;
-    for (size_t b = 0; b < B; b++) {
-        double f0 = 196.0 * pow(2.0, (double)(b % 12) / 12.0), ph = 0.0;
-        for (size_t i = 0; i < N; i++) {
-            ph += 2.0 * 3.14159265358979 * f0 / 16000.0;
-            double env = 0.5 - 0.5 * cos(2.0 * 3.14159265358979 * fmod(i / 16000.0, 0.5) / 0.5);
-            double y = 0.0;
-            for (int k = 1; k <= 20 && k * f0 < 8000.0; k++) y += sin(k * ph) / k;
-            st = st * 1664525u + 1013904223u;
-            double u = (st >> 8) / 16777216.0 * 2.0 - 1.0;
-            t[b * N + i] = (float)(0.1 * env * y + 0.003 * u);
-            st = st * 1664525u + 1013904223u;
-            u = (st >> 8) / 16777216.0 * 2.0 - 1.0;
-            e[b * N + i] = t[b * N + i] + (float)(0.05 * u);
-        }
-    }
 }
 
 int main(int argc, char **argv) {
